@@ -1,3 +1,7 @@
+/// Ids beyond this are rejected: the id -> token table is a dense array, and real vocabularies stay
+/// far below (Gemma's 256k is among the largest).
+let maximumTokenID = 1 << 24
+
 /// Builds the tokenizer components from a parsed `tokenizer.json`. Every unsupported or malformed
 /// component throws a `TokenizerError` naming its JSON path (e.g. `pre_tokenizer.pretokenizers[1].type`).
 enum TokenizerLoader {
@@ -199,10 +203,11 @@ enum TokenizerLoader {
         let vocabValue = try value.required("vocab")
         var vocab = TokenTable(capacity: vocabValue.count)
         try vocabValue.forEachMember { key, idValue in
-            guard idValue.kind == .number, let id = try? idValue.int(), id >= 0, id < Int(Int32.max) else {
+            guard idValue.kind == .number, let id = try? idValue.int(), id >= 0, id < maximumTokenID else {
+                let found = idValue.kind == .number ? "\(String(decoding: value.document.bytes[Int(idValue.node.start)..<Int(idValue.node.end)], as: UTF8.self))" : idValue.kindName
                 throw TokenizerError(file: value.document.source,
                                      path: JSONValue.childPath(vocabValue.path, key: String(decoding: key, as: UTF8.self)),
-                                     message: "expected a non-negative integer id, found \(idValue.kindName)")
+                                     message: "expected an integer id in 0..<\(maximumTokenID), found \(found)")
             }
             vocab.insert(key, id: id)
         }
@@ -262,7 +267,7 @@ enum TokenizerLoader {
     static func addedTokens(_ value: JSONValue) throws -> [AddedToken] {
         try value.array().map { item in
             let id = try item.required("id").int()
-            guard id >= 0, id < Int(Int32.max) else { throw item.error("added token id \(id) out of range") }
+            guard id >= 0, id < maximumTokenID else { throw item.error("added token id \(id) out of range 0..<\(maximumTokenID)") }
             let special = try item.bool("special", default: false)
             return AddedToken(id: id, content: try item.required("content").string(),
                               singleWord: try item.bool("single_word", default: false),

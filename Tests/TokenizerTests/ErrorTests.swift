@@ -86,7 +86,9 @@ import Testing
             "\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\p{Han}+|.\"},\"behavior\":\"Isolated\",\"invert\":false}")))
         #expect(e.path == "pre_tokenizer.pattern.Regex")
         #expect(e.message.contains("\\p{Han}"))
-        for bad in ["(a", "a)", "[a-", "a{3,1}", "*a", "(?<=a+)b", "\\1", "[[:alpha:]]", "[a&&b]"] {
+        let deep = String(repeating: "(", count: 5000) + String(repeating: ")", count: 5000)
+        for bad in ["(a", "a)", "[a-", "a{3,1}", "*a", "(?<=a+)b", "\\1", "[[:alpha:]]", "[a&&b]", "[\\", "\\", "a{100001}", "a{20000}{20}",
+                    "((a{1000}){1000}){1000}", deep, "\\p{Nope}", "\\x{110000}", "(?x)a"] {
             #expect(throws: RegexSyntaxError.self, "pattern \(bad)") { try Regex(bad) }
         }
     }
@@ -98,6 +100,9 @@ import Testing
 
         let badID = try #require(Self.error(try Self.variant("\"vocab\":{\"Ā\":0", "\"vocab\":{\"Ā\":-4")))
         #expect(badID.path == "model.vocab.Ā")
+        #expect(badID.message.contains("found -4"))
+        let hugeID = try #require(Self.error(try Self.variant("\"vocab\":{\"Ā\":0", "\"vocab\":{\"Ā\":2000000000")))
+        #expect(hugeID.path == "model.vocab.Ā")
 
         let missingVocab = try #require(Self.error(try Self.variant("\"vocab\":{", "\"vocabulary\":{")))
         #expect(missingVocab.path == "model.vocab")

@@ -47,6 +47,10 @@ struct Regex: Sendable {
         self.pattern = pattern
         var parser = RegexParser(pattern)
         let tree = try parser.parse()
+        // Nested counted repetitions multiply: ((a{1000}){1000}) would compile to a million copies.
+        guard tree.programSizeEstimate <= 200_000 else {
+            throw RegexSyntaxError(message: "pattern expands to too large a program (nested repetition counts)")
+        }
         var compiler = Compiler()
         compiler.emit(.save(0))
         compiler.compile(tree)

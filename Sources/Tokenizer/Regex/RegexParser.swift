@@ -26,6 +26,20 @@ indirect enum RegexNode {
         }
     }
 
+    /// Upper bound on the compiled program size; counted repetitions multiply it.
+    var programSizeEstimate: Int {
+        switch self {
+        case .empty: return 0
+        case .char, .any, .set, .assertion: return 2
+        case .concat(let nodes): return nodes.reduce(0) { min($0 + $1.programSizeEstimate, Int.max / 4) }
+        case .alternation(let nodes): return nodes.reduce(nodes.count * 2) { min($0 + $1.programSizeEstimate, Int.max / 4) }
+        case .capture(let n, _), .atomic(let n), .lookahead(let n, _), .lookbehind(let n, _, _): return n.programSizeEstimate + 2
+        case .repetition(let n, let min, let max, _, _):
+            let copies = Swift.max(min, max ?? min + 1) + 1
+            return Swift.min(n.programSizeEstimate.multipliedReportingOverflow(by: copies).partialValue + copies * 2, Int.max / 4)
+        }
+    }
+
     /// The number of scalars the node always consumes, or nil when it varies (lookbehind needs it).
     var fixedWidth: Int? {
         switch self {
@@ -68,8 +82,11 @@ struct RegexSyntaxError: Error {
 struct RegexParser {
     private let scalars: [UInt32]
     private var pos = 0
+    private var depth = 0
     private(set) var captureCount = 0
-    private let maxRepeat = 1000
+    private let maxRepeat = 100_000  // ONIG_MAX_REPEAT_NUM; program size is bounded separately
+    /// Bounds recursion so a hostile pattern cannot overflow the stack.
+    private let maxDepth = 200
 
     init(_ pattern: String) {
         scalars = pattern.unicodeScalars.map(\.value)
@@ -182,8 +199,7 @@ struct RegexParser {
         func number() -> Int? {
             var v: Int?
             while i < scalars.count, scalars[i] >= 0x30, scalars[i] <= 0x39 {
-                v = (v ?? 0) * 10 + Int(scalars[i] - 0x30)
-                if v! > 100_000 { return v }
+                v = Swift.min((v ?? 0) * 10 + Int(scalars[i] - 0x30), 10_000_000)  // saturate; rejected later
                 i += 1
             }
             return v
@@ -204,6 +220,9 @@ struct RegexParser {
     /// whose effect is applied to `flags`.
     private mutating func parseGroup(_ flags: inout Flags) throws -> RegexNode? {
         pos += 1  // (
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= maxDepth else { throw RegexSyntaxError(message: "groups nested deeper than \(maxDepth)") }
         if isChar("?") {
             pos += 1
             guard let c = peek() else { throw RegexSyntaxError(message: "unterminated group") }
@@ -377,6 +396,7 @@ struct RegexParser {
 
     /// A single-character escape at `pos` (after the backslash).
     private mutating func parseCharEscape() throws -> UInt32 {
+        guard pos < scalars.count else { throw RegexSyntaxError(message: "pattern ends with a backslash") }
         let c = scalars[pos]
         pos += 1
         switch c {
@@ -443,6 +463,9 @@ struct RegexParser {
 
     /// Parses a bracket expression after its `[`.
     private mutating func parseBracket() throws -> CharacterClass {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= maxDepth else { throw RegexSyntaxError(message: "classes nested deeper than \(maxDepth)") }
         var set = CharacterClass()
         if isChar("^") {
             set.negated = true
