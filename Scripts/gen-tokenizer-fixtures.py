@@ -12,6 +12,9 @@ If Tests/Fixtures/tokenizers/synthetic/tokenizer.json exists (written by the Swi
 `SyntheticTokenizer`, see SyntheticTokenizerTests), Python loads it and records its cases too, which
 proves the synthesized file is valid for `tokenizers`.
 
+Training with `limit_alphabet` breaks frequency ties in hash order, so a rerun may produce different
+(but again self-consistent) files: each tokenizer.json is always written together with its cases.json.
+
 Run from the repository root:  python3 Scripts/gen-tokenizer-fixtures.py
 """
 
@@ -339,6 +342,23 @@ def splits():
     save("splits", tok)
 
 
+def roberta():
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)
+    train(tok, 500, ["<s>", "<pad>", "</s>", "<unk>"], initial_alphabet=byte_level_alphabet())
+    tok.add_special_tokens([tokenizers.AddedToken("<mask>", lstrip=True, normalized=False, special=True)])
+    tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")))
+    tok.decoder = decoders.ByteLevel()
+    save("roberta", tok)
+
+    bert = Tokenizer(models.BPE(unk_token="[UNK]"))
+    bert.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.Lowercase(), normalizers.StripAccents()])
+    bert.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    train(bert, 400, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], limit_alphabet=60)
+    bert.post_processor = processors.BertProcessing(("[SEP]", bert.token_to_id("[SEP]")), ("[CLS]", bert.token_to_id("[CLS]")))
+    save("bert-processing", bert)
+
+
 def subword():
     tok = Tokenizer(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##", end_of_word_suffix="</w>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -438,6 +458,7 @@ def main():
     specials()
     splits()
     subword()
+    roberta()
     synthetic()
     component_files()
     print(f"wrote fixtures to {OUT} with tokenizers {tokenizers.__version__}")

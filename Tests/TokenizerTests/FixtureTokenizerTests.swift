@@ -8,7 +8,7 @@ import Testing
 @Suite struct FixtureTokenizerTests {
     static let layouts = [
         "llama3", "qwen2", "llama2", "metaspace", "metaspace-nosplit", "digits", "digits-contiguous",
-        "specials", "splits", "subword", "synthetic",
+        "specials", "splits", "subword", "roberta", "bert-processing", "synthetic",
     ]
 
     struct Case {
