@@ -1,0 +1,72 @@
+import Foundation
+import Kernels
+import Tokenizer
+
+/// A checkpoint, its tokenizer and an engine over the whole model, ready for requests.
+public final class LoadedModel {
+    public let checkpoint: Checkpoint
+    public let tokenizer: Tokenizer
+    public let transformer: Transformer
+    public let pool: ThreadPool
+
+    /// - progress: (blocks loaded, total blocks) while weights are mapped and checked.
+    public init(directory: URL, threads: Int, progress: ((Int, Int) -> Void)? = nil) throws {
+        checkpoint = try Checkpoint(directory: directory)
+        tokenizer = try Tokenizer(directory: directory)
+        guard tokenizer.vocabularySize <= checkpoint.config.vocabSize else {
+            throw ModelError.badConfigField(file: directory.appendingPathComponent("config.json").path, field: "vocab_size",
+                                            reason: "\(checkpoint.config.vocabSize) is smaller than the tokenizer's \(tokenizer.vocabularySize) tokens")
+        }
+        pool = ThreadPool(threads: threads)
+        let loader = try WeightLoader(checkpoint: checkpoint, slice: .full(checkpoint.config))
+        transformer = Transformer(weights: try ResidentWeights(loader: loader, progress: progress), pool: pool)
+    }
+
+    public var config: ModelConfig { checkpoint.config }
+
+    /// Reads every weight page once so the first request does not pay for page faults (TTFT is
+    /// measured with the model loaded). - progress: (bytes read, total bytes).
+    public func prefault(progress: ((Int, Int) -> Void)? = nil) {
+        let total = checkpoint.files.reduce(0) { $0 + $1.mapping.bytes.count }
+        var done = 0
+        let chunk = 64 << 20
+        var sink: UInt8 = 0
+        for file in checkpoint.files {
+            let bytes = file.mapping.bytes
+            file.mapping.adviseWillNeed(offset: 0, count: bytes.count)
+            var offset = 0
+            while offset < bytes.count {
+                let end = min(bytes.count, offset + chunk)
+                var p = offset
+                while p < end {
+                    sink &+= bytes[p]
+                    p += 4096
+                }
+                done += end - offset
+                offset = end
+                progress?(done, total)
+            }
+        }
+        withExtendedLifetime(sink) {}
+    }
+
+    /// Prompt ids as the tokenizer's template makes them (BOS where the template says).
+    public func encode(_ prompt: String) -> [Int] { tokenizer.encode(prompt, addSpecialTokens: true) }
+
+    public func makeBackend() -> LocalBackend { LocalBackend(transformer: transformer) }
+}
+
+/// Writes logits in the layout of the reference fixtures: `prefill_logits` [prompt, vocab] and
+/// `step_logits` [generated, vocab], f32.
+public enum LogitDump {
+    public static func write(_ output: GenerationOutput, vocab: Int, to url: URL) throws {
+        var w = SafetensorsWriter(metadata: ["producer": "shoal"])
+        if let prefill = output.prefillLogits {
+            w.add("prefill_logits", floats: prefill, shape: [prefill.count / vocab, vocab])
+        }
+        w.add("step_logits", floats: output.stepLogits.flatMap { $0 }, shape: [output.stepLogits.count, vocab])
+        w.add("prompt_ids", ints: output.promptTokens.map(Int32.init), shape: [output.promptTokens.count])
+        w.add("generated_ids", ints: output.tokens.map(Int32.init), shape: [output.tokens.count])
+        try w.write(to: url)
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Kernels
+
+/// The first half of a decoder layer: x += o_proj(attention(rmsnorm(x))).
+public struct AttentionBlock: @unchecked Sendable {
+    public var norm: FloatBuffer
+    public var weights: AttentionWeights
+}
+
+/// The second half: x += ffn(rmsnorm(x)).
+public struct FFNBlock: @unchecked Sendable {
+    public var norm: FloatBuffer
+    public var weights: FFNWeights
+}
+
+/// Where the engine gets a node's weights, one block (half a layer) at a time, so that a
+/// provider may keep everything resident or stream a window of blocks from disk.
+public protocol WeightProvider: AnyObject {
+    var config: ModelConfig { get }
+    var slice: ShardSlice { get }
+    func attentionBlock(_ layer: Int) throws -> AttentionBlock
+    func ffnBlock(_ layer: Int) throws -> FFNBlock
+    /// [vocab, hidden]; nil unless the slice embeds.
+    func embedding() throws -> Linear?
+    func finalNorm() throws -> FloatBuffer?
+    /// The slice's lm_head rows; nil unless the slice computes logits.
+    func lmHead() throws -> Linear?
+}
+
+/// Every block of the slice loaded up front (views into the mapping where the dtype allows).
+public final class ResidentWeights: WeightProvider, @unchecked Sendable {
+    // Sendable: immutable after init.
+    public let config: ModelConfig
+    public let slice: ShardSlice
+    private let attention: [Int: AttentionBlock]
+    private let ffn: [Int: FFNBlock]
+    private let embed: Linear?
+    private let norm: FloatBuffer?
+    private let head: Linear?
+
+    /// - progress: called with (blocks done, blocks total) while loading.
+    public init(loader: WeightLoader, progress: ((Int, Int) -> Void)? = nil) throws {
+        config = loader.checkpoint.config
+        slice = loader.slice
+        var attention: [Int: AttentionBlock] = [:]
+        var ffn: [Int: FFNBlock] = [:]
+        let total = slice.layers.count * 2
+        var done = 0
+        for l in slice.layers {
+            attention[l] = AttentionBlock(norm: try loader.vector(TensorNames.inputNorm(l), count: config.hiddenSize),
+                                          weights: try loader.attention(layer: l))
+            done += 1
+            progress?(done, total)
+            ffn[l] = FFNBlock(norm: try loader.vector(TensorNames.postAttentionNorm(l), count: config.hiddenSize),
+                              weights: try loader.ffn(layer: l))
+            done += 1
+            progress?(done, total)
+        }
+        self.attention = attention
+        self.ffn = ffn
+        embed = slice.embeds ? try loader.embedding() : nil
+        let last = slice.logitRows != nil
+        norm = last ? try loader.finalNorm() : nil
+        head = try loader.lmHead()
+    }
+
+    public func attentionBlock(_ layer: Int) throws -> AttentionBlock {
+        guard let b = attention[layer] else { throw ModelError.invalidRequest("layer \(layer) is not in this node's slice \(slice.layers)") }
+        return b
+    }
+
+    public func ffnBlock(_ layer: Int) throws -> FFNBlock {
+        guard let b = ffn[layer] else { throw ModelError.invalidRequest("layer \(layer) is not in this node's slice \(slice.layers)") }
+        return b
+    }
+
+    public func embedding() throws -> Linear? { embed }
+    public func finalNorm() throws -> FloatBuffer? { norm }
+    public func lmHead() throws -> Linear? { head }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Kernels
+import Model
+
+/// Single-node speed next to the machine's own limits, measured in the same run: decode against
+/// the memory-bandwidth bound, prefill against the FMA-throughput bound.
+public struct NodeBenchmark {
+    public struct Row: Codable, Sendable {
+        public var model: String
+        public var weight_dtype: String
+        public var threads: Int
+        public var read_bandwidth_gbs: Double
+        public var fma_peak_gflops: Double
+        public var weight_bytes_per_token: Int
+        public var decode_tokens_per_s: Double
+        public var decode_bound_tokens_per_s: Double
+        public var decode_fraction_of_bound: Double
+        public var prefill_tokens: Int
+        public var prefill_tokens_per_s: Double
+        public var prefill_bound_tokens_per_s: Double
+        public var prefill_fraction_of_bound: Double
+    }
+
+    public var directory: URL
+    public var threads: [Int]
+    public var promptLength: Int
+    public var decodeTokens: Int
+    public var repeats: Int
+
+    public init(directory: URL, threads: [Int], promptLength: Int, decodeTokens: Int, repeats: Int) {
+        self.directory = directory
+        self.threads = threads
+        self.promptLength = promptLength
+        self.decodeTokens = decodeTokens
+        self.repeats = repeats
+    }
+
+    /// Bytes of every matrix a decode step reads (all layers and lm_head; one embedding row is noise).
+    static func bytesPerToken(_ t: Transformer) throws -> (bytes: Int, params: Int) {
+        var bytes = 0
+        var params = 0
+        func add(_ l: Linear) {
+            bytes += l.byteCount
+            params += l.rows * l.cols
+        }
+        for layer in t.slice.layers {
+            let a = try t.weights.attentionBlock(layer).weights
+            [a.q, a.k, a.v, a.o].forEach(add)
+            switch try t.weights.ffnBlock(layer).weights {
+            case .dense(let f): [f.gate, f.up, f.down].forEach(add)
+            case .sparse(let m):
+                // A token reads the router and its top-k experts (and the shared expert).
+                add(m.router)
+                if let e = m.experts.compactMap({ $0 }).first {
+                    for _ in 0 ..< m.topK { [e.gate, e.up, e.down].forEach(add) }
+                }
+                if let s = m.shared { [s.gate, s.up, s.down].forEach(add) }
+            }
+        }
+        if let head = try t.weights.lmHead() { add(head) }
+        return (bytes, params)
+    }
+
+    public func run(log: (String) -> Void) throws -> [Row] {
+        var rows: [Row] = []
+        for n in threads {
+            let model = try LoadedModel(directory: directory, threads: n)
+            model.prefault()
+            let bandwidth = MachineLimits.readBandwidth(pool: model.pool, bytes: 1 << 30, repeats: 5)
+            let peak = MachineLimits.fmaPeak(pool: model.pool, seconds: 0.5)
+            let (bytes, params) = try Self.bytesPerToken(model.transformer)
+            let dtype = model.checkpoint.files.first?.tensors.values.first { $0.shape.count == 2 }?.dtype.rawValue ?? "?"
+            let backend = model.makeBackend()
+            var bestDecode = 0.0
+            var bestPrefill = 0.0
+            var rng = SeededGenerator(seed: 7)
+            for _ in 0 ..< repeats {
+                let prompt = (0 ..< promptLength).map { _ in Int(rng.next() % UInt64(model.config.vocabSize)) }
+                // Prefill: one forward pass over the prompt.
+                let seq = try backend.openSequence(capacity: promptLength + decodeTokens + 1)
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                _ = try backend.step([StepInput(sequence: seq, tokens: prompt)])
+                let t1 = DispatchTime.now().uptimeNanoseconds
+                bestPrefill = max(bestPrefill, Double(promptLength) / (Double(t1 - t0) / 1e9))
+                // Decode: one token at a time after the prompt.
+                var token = prompt.last!
+                let d0 = DispatchTime.now().uptimeNanoseconds
+                for _ in 0 ..< decodeTokens {
+                    let logits = try backend.step([StepInput(sequence: seq, tokens: [token])])[0]
+                    token = logits.withUnsafeBufferPointer { Sampler.argmax($0) }
+                }
+                let d1 = DispatchTime.now().uptimeNanoseconds
+                bestDecode = max(bestDecode, Double(decodeTokens) / (Double(d1 - d0) / 1e9))
+                backend.closeSequence(seq)
+            }
+            let decodeBound = bandwidth / Double(bytes)
+            let prefillBound = peak / (2 * Double(params))
+            let row = Row(model: directory.lastPathComponent, weight_dtype: dtype, threads: n,
+                          read_bandwidth_gbs: bandwidth / 1e9, fma_peak_gflops: peak / 1e9, weight_bytes_per_token: bytes,
+                          decode_tokens_per_s: bestDecode, decode_bound_tokens_per_s: decodeBound,
+                          decode_fraction_of_bound: bestDecode / decodeBound, prefill_tokens: promptLength,
+                          prefill_tokens_per_s: bestPrefill, prefill_bound_tokens_per_s: prefillBound,
+                          prefill_fraction_of_bound: bestPrefill / prefillBound)
+            log(String(format: "%@ %@ threads=%d  bandwidth %.1f GB/s  peak %.0f GFLOP/s | decode %.2f tok/s = %.0f%% of %.2f | prefill(%d) %.1f tok/s = %.0f%% of %.1f",
+                       row.model, dtype, n, row.read_bandwidth_gbs, row.fma_peak_gflops, bestDecode, 100 * row.decode_fraction_of_bound,
+                       decodeBound, promptLength, bestPrefill, 100 * row.prefill_fraction_of_bound, prefillBound))
+            rows.append(row)
+        }
+        return rows
+    }
+}

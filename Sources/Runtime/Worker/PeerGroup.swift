@@ -1,0 +1,96 @@
+import Foundation
+import Model
+import Transport
+import WireProtocol
+
+/// The links of one TP rank to the other ranks of its stage, as a `GroupChannel`: parts go out
+/// through links to the peers' inboxes and come back in through this worker's mailbox.
+final class PeerGroup: GroupChannel {
+    let rank: Int
+    let size: Int
+    let codec: SyncCodec
+    let addresses: [String]
+    private let links: [Int: any Link]
+    private let mailbox: Mailbox
+    private let partTimeout: Duration
+    private let isAborted: (PeerID, Envelope) -> Error?
+    private var scratch: [Float] = []
+    /// Time spent sending and waiting, for the step's compute/communication split.
+    var commNanoseconds: UInt64 = 0
+
+    init(rank: Int, addresses: [String], codec: SyncCodec, links: [Int: any Link], mailbox: Mailbox,
+         partTimeout: Duration, isAborted: @escaping (PeerID, Envelope) -> Error?) {
+        self.rank = rank
+        size = addresses.count
+        self.addresses = addresses
+        self.codec = codec
+        self.links = links
+        self.mailbox = mailbox
+        self.partTimeout = partTimeout
+        self.isAborted = isAborted
+    }
+
+    var linkStats: TrafficStats {
+        links.values.reduce(into: TrafficStats()) { acc, l in
+            acc.bytesSent += l.stats.bytesSent
+            acc.messagesSent += l.stats.messagesSent
+        }
+    }
+
+    func send(_ values: UnsafeBufferPointer<Float>, to peer: Int, tag: ReduceTag, phase: Int, chunk: Int) throws {
+        guard let link = links[peer] else { throw RuntimeError.protocolViolation("rank \(rank) has no link to rank \(peer)") }
+        var part = Shoal_V1_AllReducePart()
+        part.stepID = tag.step
+        part.layer = UInt32(tag.layer)
+        part.point = Shoal_V1_SyncPoint(rawValue: tag.point) ?? .unspecified
+        part.phase = Shoal_V1_AllReducePhase(rawValue: phase) ?? .unspecified
+        part.chunk = UInt32(chunk)
+        part.fromRank = UInt32(rank)
+        let tensor = WireTensor(name: "partial", dtype: codec.wireDType, shape: [values.count], payload: codec.encode(values))
+        do {
+            try link.send(Envelope(.allReducePart(part), tensors: [tensor]))
+        } catch {
+            throw RuntimeError.workerLost(address: addresses[peer], detail: "\(error)")
+        }
+    }
+
+    func receive(from peer: Int, tag: ReduceTag, phase: Int, chunk: Int, into: UnsafeMutableBufferPointer<Float>, accumulate: Bool) throws {
+        let deadline = ContinuousClock.now + partTimeout
+        let got = try mailbox.wait(deadline: deadline, interrupt: isAborted) { _, e in
+            guard case .allReducePart(let p)? = e.body else { return false }
+            return p.stepID == tag.step && p.layer == tag.layer && p.point.rawValue == tag.point
+                && p.phase.rawValue == phase && p.chunk == chunk && p.fromRank == peer
+        }
+        guard let (_, envelope) = got else {
+            throw RuntimeError.timedOut(address: addresses[peer], waitingFor: "all-reduce part (step \(tag.step), layer \(tag.layer))")
+        }
+        guard envelope.payloads.count == 1 else {
+            throw RuntimeError.protocolViolation("all-reduce part from \(addresses[peer]) carries \(envelope.payloads.count) frames")
+        }
+        try codec.decode(envelope.payloads[0], into: into, accumulate: accumulate, scratch: &scratch)
+    }
+}
+
+/// `PartialSumReducer` over the network: each of a layer's two sums runs the plan's all-reduce,
+/// timing every one for the step's statistics.
+final class NetworkReducer: PartialSumReducer {
+    let group: PeerGroup
+    let algorithm: any AllReduce
+    let step: UInt64
+    var durations: [UInt64] = []
+
+    init(group: PeerGroup, algorithm: any AllReduce, step: UInt64) {
+        self.group = group
+        self.algorithm = algorithm
+        self.step = step
+    }
+
+    func allReduce(_ values: UnsafeMutableBufferPointer<Float>, layer: Int, phase: ReducePhase) throws {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let point = phase == .attention ? Shoal_V1_SyncPoint.attention.rawValue : Shoal_V1_SyncPoint.ffn.rawValue
+        try algorithm.reduce(values, tag: ReduceTag(step: step, layer: layer, point: point), over: group)
+        let dt = DispatchTime.now().uptimeNanoseconds - t0
+        durations.append(dt)
+        group.commNanoseconds += dt
+    }
+}

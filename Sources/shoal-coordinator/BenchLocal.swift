@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import Runtime
+
+struct BenchLocal: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-local",
+        abstract: "Single-node decode and prefill speed next to this machine's bandwidth and FMA limits.")
+
+    @Option(help: "Model directory (e.g. one written by synth-model).") var model: String
+    @Option(help: "Comma-separated thread counts.") var threads: String = "1,2"
+    @Option(name: .customLong("prompt-len"), help: "Prompt tokens for the prefill measurement.") var promptLen: Int = 128
+    @Option(help: "Tokens decoded per repeat.") var gen: Int = 16
+    @Option(help: "Repeats (best is reported).") var `repeat`: Int = 3
+    @Flag(help: "Print the rows as JSON lines too.") var json = false
+
+    func run() throws {
+        let counts = try threads.split(separator: ",").map { s -> Int in
+            guard let n = Int(s), n > 0 else { throw ValidationError("--threads: '\(s)' is not a positive integer") }
+            return n
+        }
+        let bench = NodeBenchmark(directory: URL(fileURLWithPath: model), threads: counts, promptLength: promptLen,
+                                  decodeTokens: gen, repeats: `repeat`)
+        let rows = try bench.run { print($0) }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = .sortedKeys
+            for r in rows { print(String(decoding: try enc.encode(r), as: UTF8.self)) }
+        }
+    }
+}
