@@ -96,8 +96,12 @@ public enum SyntheticCheckpoint {
         let tokenizerJSON = SyntheticTokenizer.byteLevelBPE(vocabularySize: preset.vocab, seed: seed)
         try tokenizerJSON.write(to: directory.appendingPathComponent("tokenizer.json"))
         let tokenizer = try Tokenizer(tokenizerJSON: tokenizerJSON, source: "synthetic tokenizer.json")
-        let bos = tokenizer.bosTokenID ?? 0
-        let eos = tokenizer.eosTokenID ?? 1
+        guard let bos = tokenizer.tokenID("<s>"), let eos = tokenizer.tokenID("</s>") else {
+            throw ModelError.invalidRequest("synthetic tokenizer lacks <s> or </s>")
+        }
+        let tokenizerConfig: [String: Any] = ["bos_token": "<s>", "eos_token": "</s>", "tokenizer_class": "PreTrainedTokenizerFast"]
+        try JSONSerialization.data(withJSONObject: tokenizerConfig, options: [.prettyPrinted, .sortedKeys])
+            .write(to: directory.appendingPathComponent("tokenizer_config.json"))
         try configJSON(preset, dtype: dtype, bos: bos, eos: eos).write(to: directory.appendingPathComponent("config.json"))
         let generation: [String: Any] = ["bos_token_id": bos, "eos_token_id": eos, "_from_model_config": true]
         try JSONSerialization.data(withJSONObject: generation, options: [.prettyPrinted, .sortedKeys])

@@ -41,10 +41,13 @@ struct ConfigTests {
         c["rope_scaling"] = ["rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                              "original_max_position_embeddings": 8192]
         let rope = Rope(config: try parse(c))
-        // transformers' _compute_llama3_parameters for theta 500000, dim 128 (values printed by torch).
-        #expect(abs(rope.inverseFrequencies[0] - 1.0) < 1e-6)
-        #expect(abs(rope.inverseFrequencies[63] / 2.6039e-07 - 1) < 1e-3)  // low frequency, divided by 8
-        #expect(rope.inverseFrequencies[20] < 1 && rope.inverseFrequencies[20] > 0)
+        // transformers 5.24's ROPE_INIT_FUNCTIONS["llama3"] for theta 500000, head_dim 128, factor 8:
+        // high frequencies unchanged (0, 20), smoothed (40, 45, 50), low ones divided by 8 (63).
+        let expected: [Int: Double] = [0: 1.0, 20: 0.016560440883040428, 40: 3.428102354519069e-05,
+                                       45: 1.2297638932068367e-05, 50: 4.411534519022098e-06, 63: 3.068925877869333e-07]
+        for (i, value) in expected {
+            #expect(abs(Double(rope.inverseFrequencies[i]) / value - 1) < 1e-5, "inv_freq[\(i)] = \(rope.inverseFrequencies[i]), transformers \(value)")
+        }
     }
 
     @Test(arguments: ["hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "vocab_size",
