@@ -1,0 +1,218 @@
+// ck_linear_run: splits the rows of all ops of one call across the pool and runs the per-ISA
+// kernels on them.
+//
+// tokens == 1 (decode) is bound by memory bandwidth: the rows of all ops are laid end to end,
+// weighted by their bytes, and cut into equal byte ranges, so each thread streams the same amount
+// whatever the mix of shapes and dtypes. q8_0/q4_0 ops first quantize x once (per distinct x) to
+// int8 blocks so the inner loop is an integer dot product.
+//
+// tokens > 1 is a GEMM, Y[T, R] = X[T, C] * W[R, C]^T, bound by FMA throughput: tasks own ranges of
+// weight rows; inside one, a weight sliver of NR rows x KC columns (converted to f32 unless it is
+// f32 already) stays in L1 while MR-token tiles of X stream past it from L2.
+//
+// Every output element is computed by exactly one task with a summation order fixed by the kernel
+// and the block sizes, so results do not depend on the thread count or on scheduling.
+#include "ck_internal.h"
+
+#include <stdlib.h>
+
+/// Rows of a matrix-vector task boundary are multiples of this, matching the kernels' row groups.
+#define CK_MV_ALIGN 4
+/// Tasks per pool thread: a few let the atomic task counter even out threads that start late.
+#define CK_MV_TASKS_PER_THREAD 4
+
+/// GEMM blocking (f32 elements): KC columns of a weight sliver (NR x KC x 4 bytes in L1), MC
+/// tokens of X reused across all slivers of a task (MC x KC x 4 bytes in L2).
+#define CK_GEMM_KC 512
+#define CK_GEMM_MC 128
+
+typedef struct {
+    const ck_kernels *k;
+    const ck_linear *ops;
+    int nops;
+    const ck_xq *xq;        // [nops], for block types
+    const uint64_t *prefix; // [nops + 1] byte offsets of each op in the concatenated rows
+    int ntasks;
+} ck_mv_job;
+
+/// First row of `op` at or after byte offset `b` of the concatenated rows, rounded to the group.
+static int ck_mv_row_at(const ck_mv_job *j, int op, uint64_t b) {
+    const ck_linear *o = &j->ops[op];
+    if (b <= j->prefix[op]) return 0;
+    if (b >= j->prefix[op + 1]) return o->rows;
+    uint64_t rb = ck_dtype_row_bytes(o->wtype, (size_t)o->cols);
+    uint64_t r = (b - j->prefix[op] + rb - 1) / rb;
+    r = (r + CK_MV_ALIGN - 1) / CK_MV_ALIGN * CK_MV_ALIGN;
+    return r > (uint64_t)o->rows ? o->rows : (int)r;
+}
+
+static void ck_mv_task(void *ctx, int task, int ntasks) {
+    const ck_mv_job *j = ctx;
+    uint64_t total = j->prefix[j->nops];
+    uint64_t b0 = total * (uint64_t)task / (uint64_t)ntasks, b1 = total * (uint64_t)(task + 1) / (uint64_t)ntasks;
+    for (int op = 0; op < j->nops; op++) {
+        if (j->prefix[op + 1] <= b0 || j->prefix[op] >= b1) continue;
+        int r0 = ck_mv_row_at(j, op, b0), r1 = ck_mv_row_at(j, op, b1);
+        if (r1 <= r0) continue;
+        const ck_linear *o = &j->ops[op];
+        const uint8_t *w = (const uint8_t *)o->w + (size_t)r0 * o->row_bytes;
+        if (o->wtype == CK_Q8_0 || o->wtype == CK_Q4_0)
+            j->k->matvec_quant(o->wtype, w, o->row_bytes, r1 - r0, o->cols, &j->xq[op], o->y + r0, o->accumulate);
+        else
+            j->k->matvec_float(o->wtype, w, o->row_bytes, r1 - r0, o->cols, o->x, o->y + r0, o->accumulate);
+    }
+}
+
+static void ck_linear_matvec(ck_pool *pool, const ck_kernels *k, const ck_linear *ops, int nops) {
+    // Scratch layout: prefix[nops + 1], xq[nops], then the quantized activations.
+    size_t head = (sizeof(uint64_t) * (size_t)(nops + 1) + sizeof(ck_xq) * (size_t)nops + 63) / 64 * 64;
+    size_t need = head;
+    for (int i = 0; i < nops; i++)
+        if (ops[i].wtype == CK_Q8_0 || ops[i].wtype == CK_Q4_0)
+            need += ((size_t)ops[i].cols + 63) / 64 * 64 + ((size_t)ops[i].cols / CK_QK * 4 + 63) / 64 * 64;
+    uint8_t *mem = ck_scratch(CK_SCRATCH_XQ, need);
+    uint64_t *prefix = (uint64_t *)mem;
+    ck_xq *xq = (ck_xq *)(mem + sizeof(uint64_t) * (size_t)(nops + 1));
+    uint8_t *free_at = mem + head;
+
+    uint64_t total = 0;
+    int rows = 0;
+    for (int i = 0; i < nops; i++) {
+        prefix[i] = total;
+        total += (uint64_t)ck_dtype_row_bytes(ops[i].wtype, (size_t)ops[i].cols) * (uint64_t)ops[i].rows;
+        rows += ops[i].rows;
+        xq[i].q = NULL;
+        xq[i].d = NULL;
+        if (ops[i].wtype != CK_Q8_0 && ops[i].wtype != CK_Q4_0) continue;
+        for (int e = 0; e < i; e++) // q/k/v and gate/up share their input: quantize it once
+            if (xq[e].q && ops[e].x == ops[i].x && ops[e].cols == ops[i].cols) xq[i] = xq[e];
+        if (xq[i].q) continue;
+        xq[i].q = (int8_t *)free_at;
+        free_at += ((size_t)ops[i].cols + 63) / 64 * 64;
+        xq[i].d = (float *)free_at;
+        free_at += ((size_t)ops[i].cols / CK_QK * 4 + 63) / 64 * 64;
+        k->quantize_x(ops[i].x, ops[i].cols, &xq[i]);
+    }
+    prefix[nops] = total;
+    if (total == 0) return;
+
+    int threads = ck_pool_threads(pool);
+    int ntasks = threads == 1 ? 1 : threads * CK_MV_TASKS_PER_THREAD;
+    int max_tasks = rows / CK_MV_ALIGN > 1 ? rows / CK_MV_ALIGN : 1;
+    if (ntasks > max_tasks) ntasks = max_tasks;
+    ck_mv_job job = {k, ops, nops, xq, prefix, ntasks};
+    ck_pool_run(pool, ck_mv_task, &job, ntasks);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM
+// ---------------------------------------------------------------------------------------------
+
+typedef struct {
+    int op, r0, r1;
+} ck_gemm_range;
+
+typedef struct {
+    const ck_kernels *k;
+    const ck_linear *ops;
+    const ck_gemm_range *ranges;
+    int tokens;
+} ck_gemm_job;
+
+enum { CK_GEMM_MAX_MR = 8, CK_GEMM_MAX_NR = 8 };
+
+static void ck_gemm_range_run(const ck_kernels *k, const ck_linear *o, int r0, int r1, int tokens) {
+    const int MR = k->gemm_mr, NR = k->gemm_nr;
+    const int direct = o->wtype == CK_F32 && o->row_bytes % sizeof(float) == 0;
+    float *pack = direct ? NULL : ck_scratch(CK_SCRATCH_GEMM, sizeof(float) * (size_t)NR * CK_GEMM_KC);
+    float tile[CK_GEMM_MAX_MR * CK_GEMM_MAX_NR];
+    const float *xp[CK_GEMM_MAX_MR], *wp[CK_GEMM_MAX_NR];
+    const uint8_t *w = o->w;
+
+    for (int ic = 0; ic < tokens; ic += CK_GEMM_MC) {
+        int mc = tokens - ic < CK_GEMM_MC ? tokens - ic : CK_GEMM_MC;
+        for (int pc = 0; pc < o->cols; pc += CK_GEMM_KC) {
+            int kc = o->cols - pc < CK_GEMM_KC ? o->cols - pc : CK_GEMM_KC;
+            size_t col_off = ck_dtype_row_bytes(o->wtype, (size_t)pc);
+            int first = pc == 0 && !o->accumulate;
+            for (int jr = r0; jr < r1; jr += NR) {
+                int nr = r1 - jr < NR ? r1 - jr : NR;
+                for (int r = 0; r < NR; r++) {
+                    int rr = r < nr ? r : nr - 1; // edge: repeat the last row, results dropped
+                    const uint8_t *row = w + (size_t)(jr + rr) * o->row_bytes + col_off;
+                    if (direct) {
+                        wp[r] = (const float *)row;
+                    } else {
+                        if (r < nr) k->to_f32(o->wtype, row, pack + (size_t)r * CK_GEMM_KC, (size_t)kc);
+                        wp[r] = pack + (size_t)rr * CK_GEMM_KC;
+                    }
+                }
+                for (int ir = 0; ir < mc; ir += MR) {
+                    int m = mc - ir < MR ? mc - ir : MR;
+                    for (int t = 0; t < MR; t++) xp[t] = o->x + (size_t)(ic + ir + (t < m ? t : m - 1)) * o->ldx + pc;
+                    k->gemm_tile(kc, xp, wp, tile);
+                    for (int t = 0; t < m; t++) {
+                        float *y = o->y + (size_t)(ic + ir + t) * o->ldy + jr;
+                        const float *v = tile + t * NR;
+                        if (first)
+                            for (int r = 0; r < nr; r++) y[r] = v[r];
+                        else
+                            for (int r = 0; r < nr; r++) y[r] += v[r];
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void ck_gemm_task(void *ctx, int task, int ntasks) {
+    (void)ntasks;
+    const ck_gemm_job *j = ctx;
+    const ck_gemm_range *g = &j->ranges[task];
+    ck_gemm_range_run(j->k, &j->ops[g->op], g->r0, g->r1, j->tokens);
+}
+
+static void ck_linear_gemm(ck_pool *pool, const ck_kernels *k, const ck_linear *ops, int nops, int tokens) {
+    // Cut each op's rows into ranges of about total_work / (threads * 4) flops, in whole
+    // micro-tiles of NR rows.
+    int threads = ck_pool_threads(pool);
+    double total = 0;
+    for (int i = 0; i < nops; i++) total += (double)ops[i].rows * ops[i].cols;
+    if (total <= 0) return;
+    double per_task = total / (threads * 4);
+    int count = 0;
+    int cap = 0;
+    for (int i = 0; i < nops; i++) {
+        double op_work = (double)ops[i].rows * ops[i].cols;
+        cap += (int)(op_work / per_task) + 2;
+    }
+    ck_gemm_range *ranges = malloc(sizeof(ck_gemm_range) * (size_t)cap);
+    if (!ranges) abort();
+    for (int i = 0; i < nops; i++) {
+        if (ops[i].rows <= 0 || ops[i].cols <= 0) continue;
+        int step = (int)(per_task / ops[i].cols);
+        step = (step + k->gemm_nr - 1) / k->gemm_nr * k->gemm_nr;
+        if (step < k->gemm_nr) step = k->gemm_nr;
+        for (int r = 0; r < ops[i].rows; r += step) {
+            if (count == cap) {
+                cap *= 2;
+                ranges = realloc(ranges, sizeof(ck_gemm_range) * (size_t)cap);
+                if (!ranges) abort();
+            }
+            ranges[count++] = (ck_gemm_range){i, r, r + step < ops[i].rows ? r + step : ops[i].rows};
+        }
+    }
+    ck_gemm_job job = {k, ops, ranges, tokens};
+    ck_pool_run(pool, ck_gemm_task, &job, count);
+    free(ranges);
+}
+
+void ck_linear_run(ck_pool *pool, const ck_linear *ops, int nops, int tokens) {
+    if (nops <= 0 || tokens <= 0) return;
+    for (int i = 0; i < nops; i++) // an empty sum: Y = 0 (or Y unchanged); no task would touch it
+        if (ops[i].cols <= 0 && !ops[i].accumulate)
+            for (int t = 0; t < tokens; t++) memset(ops[i].y + (size_t)t * ops[i].ldy, 0, sizeof(float) * (size_t)ops[i].rows);
+    const ck_kernels *k = ck_kernels_active();
+    if (tokens == 1) ck_linear_matvec(pool, k, ops, nops);
+    else ck_linear_gemm(pool, k, ops, nops, tokens);
+}
