@@ -5,7 +5,7 @@ import PackageDescription
 // CKernels -> Kernels -> Model -> ClusterPlan -> (WireProtocol, CZeroMQ) -> Transport -> Runtime -> executables
 let package = Package(
     name: "Shoal",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "shoal-coordinator", targets: ["shoal-coordinator"]),
         .executable(name: "shoal-worker", targets: ["shoal-worker"]),
@@ -50,11 +50,19 @@ let package = Package(
         ),
         .executableTarget(
             name: "shoal-coordinator",
-            dependencies: ["Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "Runtime", "Transport", "ClusterPlan", "Model", "Tokenizer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .executableTarget(
             name: "shoal-worker",
-            dependencies: ["Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "Runtime", "Transport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),

@@ -45,8 +45,10 @@ public final class Generator {
         self.eos = eos ?? Set(backend.config.eosTokenIDs)
     }
 
+    /// - microBatches: the requests are split into this many groups whose steps are kept in flight
+    ///   together, so pipeline stages work on different groups at once (1: one batch).
     /// - onToken: (request index, token id), called as soon as each token is chosen.
-    public func run(_ requests: [GenerationRequest], onToken: (Int, Int) -> Void = { _, _ in }) throws -> [GenerationOutput] {
+    public func run(_ requests: [GenerationRequest], microBatches: Int = 1, onToken: (Int, Int) -> Void = { _, _ in }) throws -> [GenerationOutput] {
         let start = DispatchTime.now().uptimeNanoseconds
         func elapsedMs() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 }
         let limit = backend.config.maxPositions
@@ -65,24 +67,38 @@ public final class Generator {
         var outputs = requests.map { GenerationOutput(promptTokens: $0.promptTokens) }
         var samplers = requests.map { Sampler($0.sampling) }
         var pending: [Int: [Int]] = [:]  // request -> tokens to feed next
+        var prefilled = Set<Int>()
         for (i, r) in requests.enumerated() { pending[i] = r.promptTokens }
-        var firstStep = true
-        while !pending.isEmpty {
-            let active = pending.keys.sorted()
-            let inputs = active.map { StepInput(sequence: sequences[$0], tokens: pending[$0]!, allLogits: firstStep && requests[$0].recordLogits) }
-            let logits = try backend.step(inputs)
-            let vocab = backend.config.vocabSize
-            for (slot, i) in active.enumerated() {
+        let groupCount = max(1, min(microBatches, requests.count))
+        let groups = (0 ..< groupCount).map { g in Array(stride(from: g, to: requests.count, by: groupCount)) }
+        // Tickets in flight, oldest first, with the requests each step carries.
+        var inFlight: [(ticket: Int, members: [Int])] = []
+
+        func submit(_ group: [Int]) throws {
+            let members = group.filter { pending[$0] != nil }
+            guard !members.isEmpty else { return }
+            let inputs = members.map { i in
+                StepInput(sequence: sequences[i], tokens: pending[i]!, allLogits: !prefilled.contains(i) && requests[i].recordLogits)
+            }
+            inFlight.append((try backend.submit(inputs), members))
+        }
+
+        for g in groups { try submit(g) }
+        let vocab = backend.config.vocabSize
+        while !inFlight.isEmpty {
+            let (ticket, members) = inFlight.removeFirst()
+            let logits = try backend.collect(ticket)
+            for (slot, i) in members.enumerated() {
                 let rows = logits[slot]
                 let last = Array(rows[(rows.count - vocab)...])
                 if requests[i].recordLogits {
-                    if firstStep { outputs[i].prefillLogits = rows }
+                    if !prefilled.contains(i) { outputs[i].prefillLogits = rows }
                     outputs[i].stepLogits.append(last)
                 }
+                prefilled.insert(i)
                 let token = last.withUnsafeBufferPointer { samplers[i].sample($0) }
-                let now = elapsedMs()
                 outputs[i].tokens.append(token)
-                outputs[i].tokenTimesMs.append(now)
+                outputs[i].tokenTimesMs.append(elapsedMs())
                 onToken(i, token)
                 if eos.contains(token) {
                     outputs[i].finishReason = .eos
@@ -94,7 +110,7 @@ public final class Generator {
                     pending[i] = [token]
                 }
             }
-            firstStep = false
+            try submit(members)
         }
         for i in outputs.indices {
             let times = outputs[i].tokenTimesMs

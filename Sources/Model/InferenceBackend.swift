@@ -20,10 +20,18 @@ public protocol InferenceBackend: AnyObject {
     var config: ModelConfig { get }
     /// Starts a sequence with room for `capacity` positions; returns its id.
     func openSequence(capacity: Int) throws -> Int
-    /// Runs one forward step over every input together; per input, logits [rows, vocab] row-major
-    /// (rows = tokens.count with allLogits, else 1).
-    func step(_ inputs: [StepInput]) throws -> [[Float]]
+    /// Starts one forward step over every input together and returns a ticket for `collect`.
+    /// Several steps may be in flight (pipeline micro-batches); they complete in order.
+    func submit(_ inputs: [StepInput]) throws -> Int
+    /// Per input of the ticket's step, logits [rows, vocab] row-major (rows = tokens.count with
+    /// allLogits, else 1).
+    func collect(_ ticket: Int) throws -> [[Float]]
     func closeSequence(_ id: Int)
+}
+
+extension InferenceBackend {
+    /// One step, waited for.
+    public func step(_ inputs: [StepInput]) throws -> [[Float]] { try collect(try submit(inputs)) }
 }
 
 /// The whole model on this machine.
@@ -48,7 +56,22 @@ public final class LocalBackend: InferenceBackend {
 
     public func cache(_ id: Int) -> ContiguousKVCache? { caches[id] }
 
-    public func step(_ inputs: [StepInput]) throws -> [[Float]] {
+    private var results: [Int: [[Float]]] = [:]
+    private var nextTicket = 0
+
+    /// Runs the step at once (a single node has nothing to overlap); `collect` hands it over.
+    public func submit(_ inputs: [StepInput]) throws -> Int {
+        nextTicket += 1
+        results[nextTicket] = try run(inputs)
+        return nextTicket
+    }
+
+    public func collect(_ ticket: Int) throws -> [[Float]] {
+        guard let r = results.removeValue(forKey: ticket) else { throw ModelError.invalidRequest("unknown step ticket \(ticket)") }
+        return r
+    }
+
+    private func run(_ inputs: [StepInput]) throws -> [[Float]] {
         var entries: [SequenceBatch.Entry] = []
         var tokens: [Int] = []
         var logitRows: [Int] = []

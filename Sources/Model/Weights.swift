@@ -170,11 +170,8 @@ public final class WeightLoader {
     /// lm_head rows for this slice's vocabulary range (the embedding when tied).
     public func lmHead() throws -> Linear? {
         guard let rows = slice.logitRows else { return nil }
-        let tied = config.tieWordEmbeddings || !checkpoint.has(TensorNames.lmHead)
-        if !config.tieWordEmbeddings && !checkpoint.has(TensorNames.lmHead) {
-            throw ModelError.missingTensor(name: TensorNames.lmHead + " (tie_word_embeddings is false)", directory: checkpoint.directory.path)
-        }
-        return try matrix(tied ? TensorNames.embedding : TensorNames.lmHead, rows: config.vocabSize, cols: config.hiddenSize, rowRange: rows)
+        let name = config.tieWordEmbeddings ? TensorNames.embedding : TensorNames.lmHead
+        return try matrix(name, rows: config.vocabSize, cols: config.hiddenSize, rowRange: rows)
     }
 
     public func attention(layer l: Int) throws -> AttentionWeights {

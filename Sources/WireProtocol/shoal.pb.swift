@@ -21,6 +21,11 @@
 //
 // Regenerate the Swift code with Scripts/gen-proto.sh. C peers generate theirs with protoc-c.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -451,6 +456,54 @@ public nonisolated struct Shoal_V1_Header: Sendable {
     set {body = .goodbye(newValue)}
   }
 
+  public var sliceManifest: Shoal_V1_SliceManifest {
+    get {
+      if case .sliceManifest(let v)? = body {return v}
+      return Shoal_V1_SliceManifest()
+    }
+    set {body = .sliceManifest(newValue)}
+  }
+
+  public var sliceComplete: Shoal_V1_SliceComplete {
+    get {
+      if case .sliceComplete(let v)? = body {return v}
+      return Shoal_V1_SliceComplete()
+    }
+    set {body = .sliceComplete(newValue)}
+  }
+
+  public var transferAck: Shoal_V1_TransferAck {
+    get {
+      if case .transferAck(let v)? = body {return v}
+      return Shoal_V1_TransferAck()
+    }
+    set {body = .transferAck(newValue)}
+  }
+
+  public var allReduceBench: Shoal_V1_AllReduceBench {
+    get {
+      if case .allReduceBench(let v)? = body {return v}
+      return Shoal_V1_AllReduceBench()
+    }
+    set {body = .allReduceBench(newValue)}
+  }
+
+  public var peerRoundTrip: Shoal_V1_PeerRoundTrip {
+    get {
+      if case .peerRoundTrip(let v)? = body {return v}
+      return Shoal_V1_PeerRoundTrip()
+    }
+    set {body = .peerRoundTrip(newValue)}
+  }
+
+  public var benchResult: Shoal_V1_BenchResult {
+    get {
+      if case .benchResult(let v)? = body {return v}
+      return Shoal_V1_BenchResult()
+    }
+    set {body = .benchResult(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -472,6 +525,12 @@ public nonisolated struct Shoal_V1_Header: Sendable {
     case abort(Shoal_V1_Abort)
     case errorReport(Shoal_V1_ErrorReport)
     case goodbye(Shoal_V1_Goodbye)
+    case sliceManifest(Shoal_V1_SliceManifest)
+    case sliceComplete(Shoal_V1_SliceComplete)
+    case transferAck(Shoal_V1_TransferAck)
+    case allReduceBench(Shoal_V1_AllReduceBench)
+    case peerRoundTrip(Shoal_V1_PeerRoundTrip)
+    case benchResult(Shoal_V1_BenchResult)
 
   }
 
@@ -607,127 +666,116 @@ public nonisolated struct Shoal_V1_LayerExperts: Sendable {
 }
 
 /// Which slice of the model a worker holds. Ranges index the full (unsplit) model.
-public nonisolated struct Shoal_V1_ShardSpec: Sendable {
+public nonisolated struct Shoal_V1_ShardSpec: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// tensor-parallel rank inside the pipeline stage
-  public var rank: UInt32 = 0
+  public var rank: UInt32 {
+    get {_storage._rank}
+    set {_uniqueStorage()._rank = newValue}
+  }
 
   /// ranks in the stage
-  public var tpSize: UInt32 = 0
+  public var tpSize: UInt32 {
+    get {_storage._tpSize}
+    set {_uniqueStorage()._tpSize = newValue}
+  }
 
-  public var ppStage: UInt32 = 0
+  public var ppStage: UInt32 {
+    get {_storage._ppStage}
+    set {_uniqueStorage()._ppStage = newValue}
+  }
 
-  public var ppSize: UInt32 = 0
+  public var ppSize: UInt32 {
+    get {_storage._ppSize}
+    set {_uniqueStorage()._ppSize = newValue}
+  }
 
   /// decoder layers of this stage
   public var layers: Shoal_V1_Range {
-    get {_layers ?? Shoal_V1_Range()}
-    set {_layers = newValue}
+    get {_storage._layers ?? Shoal_V1_Range()}
+    set {_uniqueStorage()._layers = newValue}
   }
   /// Returns true if `layers` has been explicitly set.
-  public var hasLayers: Bool {self._layers != nil}
+  public var hasLayers: Bool {_storage._layers != nil}
   /// Clears the value of `layers`. Subsequent reads from it will return its default value.
-  public mutating func clearLayers() {self._layers = nil}
+  public mutating func clearLayers() {_uniqueStorage()._layers = nil}
 
   /// attention query heads this rank computes
   public var queryHeads: Shoal_V1_Range {
-    get {_queryHeads ?? Shoal_V1_Range()}
-    set {_queryHeads = newValue}
+    get {_storage._queryHeads ?? Shoal_V1_Range()}
+    set {_uniqueStorage()._queryHeads = newValue}
   }
   /// Returns true if `queryHeads` has been explicitly set.
-  public var hasQueryHeads: Bool {self._queryHeads != nil}
+  public var hasQueryHeads: Bool {_storage._queryHeads != nil}
   /// Clears the value of `queryHeads`. Subsequent reads from it will return its default value.
-  public mutating func clearQueryHeads() {self._queryHeads = nil}
+  public mutating func clearQueryHeads() {_uniqueStorage()._queryHeads = nil}
 
   /// KV heads this rank computes and caches (may overlap other ranks')
   public var kvHeads: Shoal_V1_Range {
-    get {_kvHeads ?? Shoal_V1_Range()}
-    set {_kvHeads = newValue}
+    get {_storage._kvHeads ?? Shoal_V1_Range()}
+    set {_uniqueStorage()._kvHeads = newValue}
   }
   /// Returns true if `kvHeads` has been explicitly set.
-  public var hasKvHeads: Bool {self._kvHeads != nil}
+  public var hasKvHeads: Bool {_storage._kvHeads != nil}
   /// Clears the value of `kvHeads`. Subsequent reads from it will return its default value.
-  public mutating func clearKvHeads() {self._kvHeads = nil}
+  public mutating func clearKvHeads() {_uniqueStorage()._kvHeads = nil}
 
   /// Intermediate-dimension columns of gate/up (= rows of down) this rank owns. Usually one
   /// range; several let a plan give a rank non-contiguous slices.
-  public var ffnColumns: [Shoal_V1_Range] = []
+  public var ffnColumns: [Shoal_V1_Range] {
+    get {_storage._ffnColumns}
+    set {_uniqueStorage()._ffnColumns = newValue}
+  }
 
   /// empty for dense models
-  public var experts: [Shoal_V1_LayerExperts] = []
+  public var experts: [Shoal_V1_LayerExperts] {
+    get {_storage._experts}
+    set {_uniqueStorage()._experts = newValue}
+  }
 
   /// vocabulary rows of lm_head; unset if this rank has none
   public var lmHeadVocab: Shoal_V1_Range {
-    get {_lmHeadVocab ?? Shoal_V1_Range()}
-    set {_lmHeadVocab = newValue}
+    get {_storage._lmHeadVocab ?? Shoal_V1_Range()}
+    set {_uniqueStorage()._lmHeadVocab = newValue}
   }
   /// Returns true if `lmHeadVocab` has been explicitly set.
-  public var hasLmHeadVocab: Bool {self._lmHeadVocab != nil}
+  public var hasLmHeadVocab: Bool {_storage._lmHeadVocab != nil}
   /// Clears the value of `lmHeadVocab`. Subsequent reads from it will return its default value.
-  public mutating func clearLmHeadVocab() {self._lmHeadVocab = nil}
+  public mutating func clearLmHeadVocab() {_uniqueStorage()._lmHeadVocab = nil}
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  /// columns of every routed expert (experts sliced like an FFN)
+  public var expertColumns: Shoal_V1_Range {
+    get {_storage._expertColumns ?? Shoal_V1_Range()}
+    set {_uniqueStorage()._expertColumns = newValue}
+  }
+  /// Returns true if `expertColumns` has been explicitly set.
+  public var hasExpertColumns: Bool {_storage._expertColumns != nil}
+  /// Clears the value of `expertColumns`. Subsequent reads from it will return its default value.
+  public mutating func clearExpertColumns() {_uniqueStorage()._expertColumns = nil}
 
-  public init() {}
+  /// columns of the shared expert (Qwen2-MoE)
+  public var sharedExpertColumns: Shoal_V1_Range {
+    get {_storage._sharedExpertColumns ?? Shoal_V1_Range()}
+    set {_uniqueStorage()._sharedExpertColumns = newValue}
+  }
+  /// Returns true if `sharedExpertColumns` has been explicitly set.
+  public var hasSharedExpertColumns: Bool {_storage._sharedExpertColumns != nil}
+  /// Clears the value of `sharedExpertColumns`. Subsequent reads from it will return its default value.
+  public mutating func clearSharedExpertColumns() {_uniqueStorage()._sharedExpertColumns = nil}
 
-  fileprivate var _layers: Shoal_V1_Range? = nil
-  fileprivate var _queryHeads: Shoal_V1_Range? = nil
-  fileprivate var _kvHeads: Shoal_V1_Range? = nil
-  fileprivate var _lmHeadVocab: Shoal_V1_Range? = nil
-}
-
-/// Coordinator -> worker: load (or switch to) a shard. Answered by ShardStatus.
-public nonisolated struct Shoal_V1_LoadShard: @unchecked Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  /// path on the worker's disk
-  public var modelPath: String {
-    get {_storage._modelPath}
-    set {_uniqueStorage()._modelPath = newValue}
+  /// turns token ids into hidden states (first stage)
+  public var embeds: Bool {
+    get {_storage._embeds}
+    set {_uniqueStorage()._embeds = newValue}
   }
 
-  /// Fingerprint of the checkpoint (config + tensor index) the plan was made for; a worker whose
-  /// files differ reports an error instead of computing garbage.
-  public var modelIdentity: String {
-    get {_storage._modelIdentity}
-    set {_uniqueStorage()._modelIdentity = newValue}
-  }
-
-  public var shard: Shoal_V1_ShardSpec {
-    get {_storage._shard ?? Shoal_V1_ShardSpec()}
-    set {_uniqueStorage()._shard = newValue}
-  }
-  /// Returns true if `shard` has been explicitly set.
-  public var hasShard: Bool {_storage._shard != nil}
-  /// Clears the value of `shard`. Subsequent reads from it will return its default value.
-  public mutating func clearShard() {_uniqueStorage()._shard = nil}
-
-  /// inbox address of every rank of this stage, by rank
-  public var peerInboxes: [String] {
-    get {_storage._peerInboxes}
-    set {_uniqueStorage()._peerInboxes = newValue}
-  }
-
-  /// inbox addresses of the next stage, by rank; empty on the last
-  public var nextStageInboxes: [String] {
-    get {_storage._nextStageInboxes}
-    set {_uniqueStorage()._nextStageInboxes = newValue}
-  }
-
-  /// encoding of all-reduce partials on the wire
-  public var syncDtype: Shoal_V1_DType {
-    get {_storage._syncDtype}
-    set {_uniqueStorage()._syncDtype = newValue}
-  }
-
-  public var allReduce: Shoal_V1_AllReduceAlgorithm {
-    get {_storage._allReduce}
-    set {_uniqueStorage()._allReduce = newValue}
+  /// adds o_proj/down_proj biases once per TP group
+  public var addsReducedBiases: Bool {
+    get {_storage._addsReducedBiases}
+    set {_uniqueStorage()._addsReducedBiases = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -735,6 +783,52 @@ public nonisolated struct Shoal_V1_LoadShard: @unchecked Sendable {
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Coordinator -> worker: load (or switch to) a shard. Answered by ShardStatus.
+public nonisolated struct Shoal_V1_LoadShard: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// path on the worker's disk
+  public var modelPath: String = String()
+
+  /// Fingerprint of the checkpoint (config + tensor index) the plan was made for; a worker whose
+  /// files differ reports an error instead of computing garbage.
+  public var modelIdentity: String = String()
+
+  public var shard: Shoal_V1_ShardSpec {
+    get {_shard ?? Shoal_V1_ShardSpec()}
+    set {_shard = newValue}
+  }
+  /// Returns true if `shard` has been explicitly set.
+  public var hasShard: Bool {self._shard != nil}
+  /// Clears the value of `shard`. Subsequent reads from it will return its default value.
+  public mutating func clearShard() {self._shard = nil}
+
+  /// inbox address of every rank of this stage, by rank
+  public var peerInboxes: [String] = []
+
+  /// inbox addresses of the next stage, by rank; empty on the last
+  public var nextStageInboxes: [String] = []
+
+  /// encoding of all-reduce partials on the wire
+  public var syncDtype: Shoal_V1_DType = .unspecified
+
+  public var allReduce: Shoal_V1_AllReduceAlgorithm = .unspecified
+
+  /// the coordinator's config.json, for a worker that must cache a slice
+  public var configJson: Data = Data()
+
+  /// and its generation_config.json (may be empty)
+  public var generationConfigJson: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _shard: Shoal_V1_ShardSpec? = nil
 }
 
 /// Worker -> coordinator: outcome of LoadShard.
@@ -820,6 +914,46 @@ public nonisolated struct Shoal_V1_TensorChunk: Sendable {
 
   public var totalBytes: UInt64 = 0
 
+  /// answer with TransferAck once written (flow control)
+  public var ack: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Coordinator -> worker: the parts of a slice about to be streamed, in order (names are the
+/// parts' storage names; shapes are the sliced shapes). TensorChunks follow, then SliceComplete.
+public nonisolated struct Shoal_V1_SliceManifest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var tensors: [Shoal_V1_TensorDesc] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Shoal_V1_SliceComplete: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Worker -> coordinator: bytes of the slice written so far.
+public nonisolated struct Shoal_V1_TransferAck: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var bytes: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -838,6 +972,9 @@ public nonisolated struct Shoal_V1_SequenceStep: Sendable {
 
   /// prefill chunk, or one token when decoding
   public var tokenIds: [Int32] = []
+
+  /// logits for every row, not only the last
+  public var allLogits: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -876,6 +1013,8 @@ public nonisolated struct Shoal_V1_SequenceSpan: Sendable {
   public var startPosition: UInt32 = 0
 
   public var tokenCount: UInt32 = 0
+
+  public var allLogits: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1062,6 +1201,62 @@ public nonisolated struct Shoal_V1_Goodbye: Sendable {
   public init() {}
 }
 
+/// Coordinator -> every rank of a TP group: run all-reduces of `elements` floats among yourselves
+/// and report each iteration's latency as measured on your own clock.
+public nonisolated struct Shoal_V1_AllReduceBench: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var algorithm: Shoal_V1_AllReduceAlgorithm = .unspecified
+
+  public var elements: UInt32 = 0
+
+  public var iterations: UInt32 = 0
+
+  public var warmup: UInt32 = 0
+
+  /// step ids step_base ..< step_base + warmup + iterations tag the parts
+  public var stepBase: UInt64 = 0
+
+  public var requestID: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Coordinator -> a rank: ping-pong `bytes` with rank `rank` of the same group (the raw floor).
+public nonisolated struct Shoal_V1_PeerRoundTrip: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var rank: UInt32 = 0
+
+  public var bytes: UInt32 = 0
+
+  public var iterations: UInt32 = 0
+
+  public var warmup: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Shoal_V1_BenchResult: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var latenciesNs: [UInt64] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "shoal.v1"
@@ -1168,7 +1363,7 @@ nonisolated extension Shoal_V1_Range: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Shoal_V1_Header: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Header"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}tensors\0\u{2}\u{2}step\0\u{3}step_result\0\u{1}activation\0\u{3}all_reduce_part\0\u{3}tensor_chunk\0\u{1}ping\0\u{1}pong\0\u{2}\u{6}hello\0\u{1}welcome\0\u{1}refused\0\u{3}load_shard\0\u{3}shard_status\0\u{3}release_sequences\0\u{1}abort\0\u{3}error_report\0\u{1}goodbye\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}tensors\0\u{2}\u{2}step\0\u{3}step_result\0\u{1}activation\0\u{3}all_reduce_part\0\u{3}tensor_chunk\0\u{1}ping\0\u{1}pong\0\u{2}\u{6}hello\0\u{1}welcome\0\u{1}refused\0\u{3}load_shard\0\u{3}shard_status\0\u{3}release_sequences\0\u{1}abort\0\u{3}error_report\0\u{1}goodbye\0\u{3}slice_manifest\0\u{3}slice_complete\0\u{3}transfer_ack\0\u{3}all_reduce_bench\0\u{3}peer_round_trip\0\u{3}bench_result\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1386,6 +1581,84 @@ nonisolated extension Shoal_V1_Header: SwiftProtobuf.Message, SwiftProtobuf._Mes
           self.body = .goodbye(v)
         }
       }()
+      case 25: try {
+        var v: Shoal_V1_SliceManifest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .sliceManifest(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .sliceManifest(v)
+        }
+      }()
+      case 26: try {
+        var v: Shoal_V1_SliceComplete?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .sliceComplete(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .sliceComplete(v)
+        }
+      }()
+      case 27: try {
+        var v: Shoal_V1_TransferAck?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .transferAck(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .transferAck(v)
+        }
+      }()
+      case 28: try {
+        var v: Shoal_V1_AllReduceBench?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .allReduceBench(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .allReduceBench(v)
+        }
+      }()
+      case 29: try {
+        var v: Shoal_V1_PeerRoundTrip?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .peerRoundTrip(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .peerRoundTrip(v)
+        }
+      }()
+      case 30: try {
+        var v: Shoal_V1_BenchResult?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .benchResult(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .benchResult(v)
+        }
+      }()
       default: break
       }
     }
@@ -1466,6 +1739,30 @@ nonisolated extension Shoal_V1_Header: SwiftProtobuf.Message, SwiftProtobuf._Mes
     case .goodbye?: try {
       guard case .goodbye(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+    }()
+    case .sliceManifest?: try {
+      guard case .sliceManifest(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
+    }()
+    case .sliceComplete?: try {
+      guard case .sliceComplete(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+    }()
+    case .transferAck?: try {
+      guard case .transferAck(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
+    }()
+    case .allReduceBench?: try {
+      guard case .allReduceBench(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 28)
+    }()
+    case .peerRoundTrip?: try {
+      guard case .peerRoundTrip(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 29)
+    }()
+    case .benchResult?: try {
+      guard case .benchResult(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
     }()
     case nil: break
     }
@@ -1642,95 +1939,23 @@ nonisolated extension Shoal_V1_LayerExperts: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Shoal_V1_ShardSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rank\0\u{3}tp_size\0\u{3}pp_stage\0\u{3}pp_size\0\u{1}layers\0\u{3}query_heads\0\u{3}kv_heads\0\u{3}ffn_columns\0\u{1}experts\0\u{3}lm_head_vocab\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.rank) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.tpSize) }()
-      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.ppStage) }()
-      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.ppSize) }()
-      case 5: try { try decoder.decodeSingularMessageField(value: &self._layers) }()
-      case 6: try { try decoder.decodeSingularMessageField(value: &self._queryHeads) }()
-      case 7: try { try decoder.decodeSingularMessageField(value: &self._kvHeads) }()
-      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.ffnColumns) }()
-      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.experts) }()
-      case 10: try { try decoder.decodeSingularMessageField(value: &self._lmHeadVocab) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.rank != 0 {
-      try visitor.visitSingularUInt32Field(value: self.rank, fieldNumber: 1)
-    }
-    if self.tpSize != 0 {
-      try visitor.visitSingularUInt32Field(value: self.tpSize, fieldNumber: 2)
-    }
-    if self.ppStage != 0 {
-      try visitor.visitSingularUInt32Field(value: self.ppStage, fieldNumber: 3)
-    }
-    if self.ppSize != 0 {
-      try visitor.visitSingularUInt32Field(value: self.ppSize, fieldNumber: 4)
-    }
-    try { if let v = self._layers {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
-    } }()
-    try { if let v = self._queryHeads {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
-    } }()
-    try { if let v = self._kvHeads {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
-    } }()
-    if !self.ffnColumns.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.ffnColumns, fieldNumber: 8)
-    }
-    if !self.experts.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.experts, fieldNumber: 9)
-    }
-    try { if let v = self._lmHeadVocab {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-    } }()
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Shoal_V1_ShardSpec, rhs: Shoal_V1_ShardSpec) -> Bool {
-    if lhs.rank != rhs.rank {return false}
-    if lhs.tpSize != rhs.tpSize {return false}
-    if lhs.ppStage != rhs.ppStage {return false}
-    if lhs.ppSize != rhs.ppSize {return false}
-    if lhs._layers != rhs._layers {return false}
-    if lhs._queryHeads != rhs._queryHeads {return false}
-    if lhs._kvHeads != rhs._kvHeads {return false}
-    if lhs.ffnColumns != rhs.ffnColumns {return false}
-    if lhs.experts != rhs.experts {return false}
-    if lhs._lmHeadVocab != rhs._lmHeadVocab {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Shoal_V1_LoadShard: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".LoadShard"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_path\0\u{3}model_identity\0\u{1}shard\0\u{3}peer_inboxes\0\u{3}next_stage_inboxes\0\u{3}sync_dtype\0\u{3}all_reduce\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rank\0\u{3}tp_size\0\u{3}pp_stage\0\u{3}pp_size\0\u{1}layers\0\u{3}query_heads\0\u{3}kv_heads\0\u{3}ffn_columns\0\u{1}experts\0\u{3}lm_head_vocab\0\u{3}expert_columns\0\u{3}shared_expert_columns\0\u{1}embeds\0\u{3}adds_reduced_biases\0")
 
   fileprivate class _StorageClass {
-    var _modelPath: String = String()
-    var _modelIdentity: String = String()
-    var _shard: Shoal_V1_ShardSpec? = nil
-    var _peerInboxes: [String] = []
-    var _nextStageInboxes: [String] = []
-    var _syncDtype: Shoal_V1_DType = .unspecified
-    var _allReduce: Shoal_V1_AllReduceAlgorithm = .unspecified
+    var _rank: UInt32 = 0
+    var _tpSize: UInt32 = 0
+    var _ppStage: UInt32 = 0
+    var _ppSize: UInt32 = 0
+    var _layers: Shoal_V1_Range? = nil
+    var _queryHeads: Shoal_V1_Range? = nil
+    var _kvHeads: Shoal_V1_Range? = nil
+    var _ffnColumns: [Shoal_V1_Range] = []
+    var _experts: [Shoal_V1_LayerExperts] = []
+    var _lmHeadVocab: Shoal_V1_Range? = nil
+    var _expertColumns: Shoal_V1_Range? = nil
+    var _sharedExpertColumns: Shoal_V1_Range? = nil
+    var _embeds: Bool = false
+    var _addsReducedBiases: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1741,13 +1966,20 @@ nonisolated extension Shoal_V1_LoadShard: SwiftProtobuf.Message, SwiftProtobuf._
     private init() {}
 
     init(copying source: _StorageClass) {
-      _modelPath = source._modelPath
-      _modelIdentity = source._modelIdentity
-      _shard = source._shard
-      _peerInboxes = source._peerInboxes
-      _nextStageInboxes = source._nextStageInboxes
-      _syncDtype = source._syncDtype
-      _allReduce = source._allReduce
+      _rank = source._rank
+      _tpSize = source._tpSize
+      _ppStage = source._ppStage
+      _ppSize = source._ppSize
+      _layers = source._layers
+      _queryHeads = source._queryHeads
+      _kvHeads = source._kvHeads
+      _ffnColumns = source._ffnColumns
+      _experts = source._experts
+      _lmHeadVocab = source._lmHeadVocab
+      _expertColumns = source._expertColumns
+      _sharedExpertColumns = source._sharedExpertColumns
+      _embeds = source._embeds
+      _addsReducedBiases = source._addsReducedBiases
     }
   }
 
@@ -1766,13 +1998,20 @@ nonisolated extension Shoal_V1_LoadShard: SwiftProtobuf.Message, SwiftProtobuf._
         // allocates stack space for every case branch when no optimizations are
         // enabled. https://github.com/apple/swift-protobuf/issues/1034
         switch fieldNumber {
-        case 1: try { try decoder.decodeSingularStringField(value: &_storage._modelPath) }()
-        case 2: try { try decoder.decodeSingularStringField(value: &_storage._modelIdentity) }()
-        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._shard) }()
-        case 4: try { try decoder.decodeRepeatedStringField(value: &_storage._peerInboxes) }()
-        case 5: try { try decoder.decodeRepeatedStringField(value: &_storage._nextStageInboxes) }()
-        case 6: try { try decoder.decodeSingularEnumField(value: &_storage._syncDtype) }()
-        case 7: try { try decoder.decodeSingularEnumField(value: &_storage._allReduce) }()
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._rank) }()
+        case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._tpSize) }()
+        case 3: try { try decoder.decodeSingularUInt32Field(value: &_storage._ppStage) }()
+        case 4: try { try decoder.decodeSingularUInt32Field(value: &_storage._ppSize) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._layers) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._queryHeads) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._kvHeads) }()
+        case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._ffnColumns) }()
+        case 9: try { try decoder.decodeRepeatedMessageField(value: &_storage._experts) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._lmHeadVocab) }()
+        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._expertColumns) }()
+        case 12: try { try decoder.decodeSingularMessageField(value: &_storage._sharedExpertColumns) }()
+        case 13: try { try decoder.decodeSingularBoolField(value: &_storage._embeds) }()
+        case 14: try { try decoder.decodeSingularBoolField(value: &_storage._addsReducedBiases) }()
         default: break
         }
       }
@@ -1785,47 +2024,149 @@ nonisolated extension Shoal_V1_LoadShard: SwiftProtobuf.Message, SwiftProtobuf._
       // allocates stack space for every if/case branch local when no optimizations
       // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
       // https://github.com/apple/swift-protobuf/issues/1182
-      if !_storage._modelPath.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._modelPath, fieldNumber: 1)
+      if _storage._rank != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._rank, fieldNumber: 1)
       }
-      if !_storage._modelIdentity.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._modelIdentity, fieldNumber: 2)
+      if _storage._tpSize != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._tpSize, fieldNumber: 2)
       }
-      try { if let v = _storage._shard {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      if _storage._ppStage != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._ppStage, fieldNumber: 3)
+      }
+      if _storage._ppSize != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._ppSize, fieldNumber: 4)
+      }
+      try { if let v = _storage._layers {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
       } }()
-      if !_storage._peerInboxes.isEmpty {
-        try visitor.visitRepeatedStringField(value: _storage._peerInboxes, fieldNumber: 4)
+      try { if let v = _storage._queryHeads {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      try { if let v = _storage._kvHeads {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      if !_storage._ffnColumns.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._ffnColumns, fieldNumber: 8)
       }
-      if !_storage._nextStageInboxes.isEmpty {
-        try visitor.visitRepeatedStringField(value: _storage._nextStageInboxes, fieldNumber: 5)
+      if !_storage._experts.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._experts, fieldNumber: 9)
       }
-      if _storage._syncDtype != .unspecified {
-        try visitor.visitSingularEnumField(value: _storage._syncDtype, fieldNumber: 6)
+      try { if let v = _storage._lmHeadVocab {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
+      try { if let v = _storage._expertColumns {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      } }()
+      try { if let v = _storage._sharedExpertColumns {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      } }()
+      if _storage._embeds != false {
+        try visitor.visitSingularBoolField(value: _storage._embeds, fieldNumber: 13)
       }
-      if _storage._allReduce != .unspecified {
-        try visitor.visitSingularEnumField(value: _storage._allReduce, fieldNumber: 7)
+      if _storage._addsReducedBiases != false {
+        try visitor.visitSingularBoolField(value: _storage._addsReducedBiases, fieldNumber: 14)
       }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Shoal_V1_LoadShard, rhs: Shoal_V1_LoadShard) -> Bool {
+  public static func ==(lhs: Shoal_V1_ShardSpec, rhs: Shoal_V1_ShardSpec) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
         let rhs_storage = _args.1
-        if _storage._modelPath != rhs_storage._modelPath {return false}
-        if _storage._modelIdentity != rhs_storage._modelIdentity {return false}
-        if _storage._shard != rhs_storage._shard {return false}
-        if _storage._peerInboxes != rhs_storage._peerInboxes {return false}
-        if _storage._nextStageInboxes != rhs_storage._nextStageInboxes {return false}
-        if _storage._syncDtype != rhs_storage._syncDtype {return false}
-        if _storage._allReduce != rhs_storage._allReduce {return false}
+        if _storage._rank != rhs_storage._rank {return false}
+        if _storage._tpSize != rhs_storage._tpSize {return false}
+        if _storage._ppStage != rhs_storage._ppStage {return false}
+        if _storage._ppSize != rhs_storage._ppSize {return false}
+        if _storage._layers != rhs_storage._layers {return false}
+        if _storage._queryHeads != rhs_storage._queryHeads {return false}
+        if _storage._kvHeads != rhs_storage._kvHeads {return false}
+        if _storage._ffnColumns != rhs_storage._ffnColumns {return false}
+        if _storage._experts != rhs_storage._experts {return false}
+        if _storage._lmHeadVocab != rhs_storage._lmHeadVocab {return false}
+        if _storage._expertColumns != rhs_storage._expertColumns {return false}
+        if _storage._sharedExpertColumns != rhs_storage._sharedExpertColumns {return false}
+        if _storage._embeds != rhs_storage._embeds {return false}
+        if _storage._addsReducedBiases != rhs_storage._addsReducedBiases {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_LoadShard: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LoadShard"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_path\0\u{3}model_identity\0\u{1}shard\0\u{3}peer_inboxes\0\u{3}next_stage_inboxes\0\u{3}sync_dtype\0\u{3}all_reduce\0\u{3}config_json\0\u{3}generation_config_json\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.modelPath) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.modelIdentity) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._shard) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.peerInboxes) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.nextStageInboxes) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.syncDtype) }()
+      case 7: try { try decoder.decodeSingularEnumField(value: &self.allReduce) }()
+      case 8: try { try decoder.decodeSingularBytesField(value: &self.configJson) }()
+      case 9: try { try decoder.decodeSingularBytesField(value: &self.generationConfigJson) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.modelPath.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelPath, fieldNumber: 1)
+    }
+    if !self.modelIdentity.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelIdentity, fieldNumber: 2)
+    }
+    try { if let v = self._shard {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if !self.peerInboxes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.peerInboxes, fieldNumber: 4)
+    }
+    if !self.nextStageInboxes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.nextStageInboxes, fieldNumber: 5)
+    }
+    if self.syncDtype != .unspecified {
+      try visitor.visitSingularEnumField(value: self.syncDtype, fieldNumber: 6)
+    }
+    if self.allReduce != .unspecified {
+      try visitor.visitSingularEnumField(value: self.allReduce, fieldNumber: 7)
+    }
+    if !self.configJson.isEmpty {
+      try visitor.visitSingularBytesField(value: self.configJson, fieldNumber: 8)
+    }
+    if !self.generationConfigJson.isEmpty {
+      try visitor.visitSingularBytesField(value: self.generationConfigJson, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_LoadShard, rhs: Shoal_V1_LoadShard) -> Bool {
+    if lhs.modelPath != rhs.modelPath {return false}
+    if lhs.modelIdentity != rhs.modelIdentity {return false}
+    if lhs._shard != rhs._shard {return false}
+    if lhs.peerInboxes != rhs.peerInboxes {return false}
+    if lhs.nextStageInboxes != rhs.nextStageInboxes {return false}
+    if lhs.syncDtype != rhs.syncDtype {return false}
+    if lhs.allReduce != rhs.allReduce {return false}
+    if lhs.configJson != rhs.configJson {return false}
+    if lhs.generationConfigJson != rhs.generationConfigJson {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1972,7 +2313,7 @@ nonisolated extension Shoal_V1_ShardStatus.NeedTensors: SwiftProtobuf.Message, S
 
 nonisolated extension Shoal_V1_TensorChunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TensorChunk"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}offset\0\u{3}total_bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}offset\0\u{3}total_bytes\0\u{1}ack\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1983,6 +2324,7 @@ nonisolated extension Shoal_V1_TensorChunk: SwiftProtobuf.Message, SwiftProtobuf
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.totalBytes) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.ack) }()
       default: break
       }
     }
@@ -1998,6 +2340,9 @@ nonisolated extension Shoal_V1_TensorChunk: SwiftProtobuf.Message, SwiftProtobuf
     if self.totalBytes != 0 {
       try visitor.visitSingularUInt64Field(value: self.totalBytes, fieldNumber: 3)
     }
+    if self.ack != false {
+      try visitor.visitSingularBoolField(value: self.ack, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2005,6 +2350,86 @@ nonisolated extension Shoal_V1_TensorChunk: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.name != rhs.name {return false}
     if lhs.offset != rhs.offset {return false}
     if lhs.totalBytes != rhs.totalBytes {return false}
+    if lhs.ack != rhs.ack {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_SliceManifest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SliceManifest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tensors\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.tensors) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.tensors.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.tensors, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_SliceManifest, rhs: Shoal_V1_SliceManifest) -> Bool {
+    if lhs.tensors != rhs.tensors {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_SliceComplete: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SliceComplete"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_SliceComplete, rhs: Shoal_V1_SliceComplete) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_TransferAck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TransferAck"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}bytes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.bytes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.bytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.bytes, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_TransferAck, rhs: Shoal_V1_TransferAck) -> Bool {
+    if lhs.bytes != rhs.bytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2012,7 +2437,7 @@ nonisolated extension Shoal_V1_TensorChunk: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Shoal_V1_SequenceStep: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SequenceStep"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}seq_id\0\u{3}start_position\0\u{3}token_ids\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}seq_id\0\u{3}start_position\0\u{3}token_ids\0\u{3}all_logits\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2023,6 +2448,7 @@ nonisolated extension Shoal_V1_SequenceStep: SwiftProtobuf.Message, SwiftProtobu
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.seqID) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.startPosition) }()
       case 3: try { try decoder.decodeRepeatedInt32Field(value: &self.tokenIds) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.allLogits) }()
       default: break
       }
     }
@@ -2038,6 +2464,9 @@ nonisolated extension Shoal_V1_SequenceStep: SwiftProtobuf.Message, SwiftProtobu
     if !self.tokenIds.isEmpty {
       try visitor.visitPackedInt32Field(value: self.tokenIds, fieldNumber: 3)
     }
+    if self.allLogits != false {
+      try visitor.visitSingularBoolField(value: self.allLogits, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2045,6 +2474,7 @@ nonisolated extension Shoal_V1_SequenceStep: SwiftProtobuf.Message, SwiftProtobu
     if lhs.seqID != rhs.seqID {return false}
     if lhs.startPosition != rhs.startPosition {return false}
     if lhs.tokenIds != rhs.tokenIds {return false}
+    if lhs.allLogits != rhs.allLogits {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2097,7 +2527,7 @@ nonisolated extension Shoal_V1_Step: SwiftProtobuf.Message, SwiftProtobuf._Messa
 
 nonisolated extension Shoal_V1_SequenceSpan: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SequenceSpan"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}seq_id\0\u{3}start_position\0\u{3}token_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}seq_id\0\u{3}start_position\0\u{3}token_count\0\u{3}all_logits\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2108,6 +2538,7 @@ nonisolated extension Shoal_V1_SequenceSpan: SwiftProtobuf.Message, SwiftProtobu
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.seqID) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.startPosition) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.tokenCount) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.allLogits) }()
       default: break
       }
     }
@@ -2123,6 +2554,9 @@ nonisolated extension Shoal_V1_SequenceSpan: SwiftProtobuf.Message, SwiftProtobu
     if self.tokenCount != 0 {
       try visitor.visitSingularUInt32Field(value: self.tokenCount, fieldNumber: 3)
     }
+    if self.allLogits != false {
+      try visitor.visitSingularBoolField(value: self.allLogits, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2130,6 +2564,7 @@ nonisolated extension Shoal_V1_SequenceSpan: SwiftProtobuf.Message, SwiftProtobu
     if lhs.seqID != rhs.seqID {return false}
     if lhs.startPosition != rhs.startPosition {return false}
     if lhs.tokenCount != rhs.tokenCount {return false}
+    if lhs.allLogits != rhs.allLogits {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2518,6 +2953,136 @@ nonisolated extension Shoal_V1_Goodbye: SwiftProtobuf.Message, SwiftProtobuf._Me
   }
 
   public static func ==(lhs: Shoal_V1_Goodbye, rhs: Shoal_V1_Goodbye) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_AllReduceBench: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AllReduceBench"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}algorithm\0\u{1}elements\0\u{1}iterations\0\u{1}warmup\0\u{3}step_base\0\u{3}request_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.algorithm) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.elements) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.iterations) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.warmup) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.stepBase) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.algorithm != .unspecified {
+      try visitor.visitSingularEnumField(value: self.algorithm, fieldNumber: 1)
+    }
+    if self.elements != 0 {
+      try visitor.visitSingularUInt32Field(value: self.elements, fieldNumber: 2)
+    }
+    if self.iterations != 0 {
+      try visitor.visitSingularUInt32Field(value: self.iterations, fieldNumber: 3)
+    }
+    if self.warmup != 0 {
+      try visitor.visitSingularUInt32Field(value: self.warmup, fieldNumber: 4)
+    }
+    if self.stepBase != 0 {
+      try visitor.visitSingularUInt64Field(value: self.stepBase, fieldNumber: 5)
+    }
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_AllReduceBench, rhs: Shoal_V1_AllReduceBench) -> Bool {
+    if lhs.algorithm != rhs.algorithm {return false}
+    if lhs.elements != rhs.elements {return false}
+    if lhs.iterations != rhs.iterations {return false}
+    if lhs.warmup != rhs.warmup {return false}
+    if lhs.stepBase != rhs.stepBase {return false}
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_PeerRoundTrip: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PeerRoundTrip"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rank\0\u{1}bytes\0\u{1}iterations\0\u{1}warmup\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.rank) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.bytes) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.iterations) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.warmup) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.rank != 0 {
+      try visitor.visitSingularUInt32Field(value: self.rank, fieldNumber: 1)
+    }
+    if self.bytes != 0 {
+      try visitor.visitSingularUInt32Field(value: self.bytes, fieldNumber: 2)
+    }
+    if self.iterations != 0 {
+      try visitor.visitSingularUInt32Field(value: self.iterations, fieldNumber: 3)
+    }
+    if self.warmup != 0 {
+      try visitor.visitSingularUInt32Field(value: self.warmup, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_PeerRoundTrip, rhs: Shoal_V1_PeerRoundTrip) -> Bool {
+    if lhs.rank != rhs.rank {return false}
+    if lhs.bytes != rhs.bytes {return false}
+    if lhs.iterations != rhs.iterations {return false}
+    if lhs.warmup != rhs.warmup {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_BenchResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BenchResult"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}latencies_ns\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedUInt64Field(value: &self.latenciesNs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.latenciesNs.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.latenciesNs, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_BenchResult, rhs: Shoal_V1_BenchResult) -> Bool {
+    if lhs.latenciesNs != rhs.latenciesNs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

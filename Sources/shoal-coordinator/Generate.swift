@@ -1,12 +1,16 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Model
 import Runtime
+import Tokenizer
+import Transport
 
 struct Generate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Generate text from a prompt.")
+    static let configuration = CommandConfiguration(abstract: "Generate text from a prompt, on this machine or across workers.")
 
     @OptionGroup var model: ModelOptions
+    @OptionGroup var cluster: ClusterFlags
     @Option(help: "The prompt text.") var prompt: String
     @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.") var maxTokens: Int = 64
     @OptionGroup var sampling: SamplingOptions
@@ -15,12 +19,28 @@ struct Generate: ParsableCommand {
     var dumpLogits: String?
 
     func run() throws {
-        var progress = TerminalProgress("loading \(model.directory.lastPathComponent)")
-        let loaded = try LoadedModel(directory: model.directory, threads: model.threads)
-        loaded.config.notes.forEach(printNote)
-        loaded.prefault { progress.update($0, $1) }
         let job = TextGeneration(prompt: prompt, maxTokens: maxTokens, sampling: sampling.parameters, json: json,
                                  dumpLogits: dumpLogits.map { URL(fileURLWithPath: $0) })
-        try job.run(backend: loaded.makeBackend(), tokenizer: loaded.tokenizer, threads: model.threads, backendName: "local")
+        if let spec = try cluster.spec() {
+            let checkpoint = try Checkpoint(directory: model.directory)
+            checkpoint.config.notes.forEach(printNote)
+            let tokenizer = try Tokenizer(directory: model.directory)
+            let backend = try Cluster(spec: spec, checkpoint: checkpoint, transport: try ZMQTransport(),
+                                      options: ClusterOptions(), logger: coordinatorLogger())
+            defer { backend.shutdown() }
+            try job.run(backend: backend, tokenizer: tokenizer, threads: model.threads, backendName: backend.plan.summary)
+        } else {
+            var progress = TerminalProgress("loading \(model.directory.lastPathComponent)")
+            let loaded = try LoadedModel(directory: model.directory, threads: model.threads)
+            loaded.config.notes.forEach(printNote)
+            loaded.prefault { progress.update($0, $1) }
+            try job.run(backend: loaded.makeBackend(), tokenizer: loaded.tokenizer, threads: model.threads, backendName: "local")
+        }
     }
+}
+
+func coordinatorLogger() -> Logger {
+    var logger = Logger(label: "shoal-coordinator")
+    logger.logLevel = ProcessInfo.processInfo.environment["SHOAL_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+    return logger
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Model
+import Runtime
 
 struct ModelOptions: ParsableArguments {
     @Option(help: "Hugging Face model directory (config.json, *.safetensors, tokenizer.json).")
@@ -53,4 +54,40 @@ struct TerminalProgress {
 
 func printNote(_ s: String) {
     FileHandle.standardError.write(Data("note: \(s)\n".utf8))
+}
+
+/// Where the model runs: in this process (no flags), or on workers listed with --workers or a
+/// cluster file, with the plan's knobs.
+struct ClusterFlags: ParsableArguments {
+    @Option(help: "Comma-separated worker addresses, stage-major (tcp://host:port,...).") var workers: String?
+    @Option(help: "Cluster file (YAML; see README) with the workers and the plan.") var cluster: String?
+    @Option(help: "Tensor-parallel ranks per stage (default: workers / pp).") var tp: Int?
+    @Option(help: "Pipeline stages.") var pp: Int?
+    @Option(help: "All-reduce: star, ring, mesh or auto.") var allreduce: String?
+    @Option(help: "TP split weights, e.g. 2,1 for a node twice as fast.") var split: String?
+    @Option(help: "Layer ranges per stage, e.g. 0-10,11-21.") var layers: String?
+    @Option(help: "All-reduce wire format: f32, f16, bf16 or q8_0.") var sync: String?
+    @Option(help: "Cluster token (default: $SHOAL_TOKEN).") var token: String?
+
+    var isDistributed: Bool { workers != nil || cluster != nil }
+
+    func spec() throws -> ClusterSpec? {
+        var spec: ClusterSpec
+        if let cluster {
+            spec = try ClusterSpec(file: try ClusterFile.load(URL(fileURLWithPath: cluster)))
+        } else if let workers {
+            spec = ClusterSpec(workers: workers.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+        } else {
+            return nil
+        }
+        if let workers, cluster != nil { spec.workers = workers.split(separator: ",").map(String.init) }
+        if let pp { spec.pp = pp }
+        spec.tp = tp ?? (cluster != nil && tp == nil && pp == nil ? spec.tp : max(1, spec.workers.count / spec.pp))
+        if let allreduce { spec.allReduce = try ClusterSpec.parseAllReduce(allreduce) }
+        if let split { spec.split = try ClusterSpec.parseSplit(split) }
+        if let layers { spec.layers = layers }
+        if let sync { spec.sync = try ClusterSpec.parseSync(sync) }
+        spec.token = token ?? ProcessInfo.processInfo.environment["SHOAL_TOKEN"] ?? spec.token
+        return spec
+    }
 }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
-import Model
-import Runtime
+import Logging
 
 struct ShoalCoordinator: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -10,4 +9,6 @@ struct ShoalCoordinator: ParsableCommand {
         subcommands: [Generate.self, SynthModel.self, BenchLocal.self])
 }
 
+LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+signal(SIGPIPE, SIG_IGN)
 ShoalCoordinator.main()

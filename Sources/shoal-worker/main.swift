@@ -1,2 +1,45 @@
+import ArgumentParser
 import Foundation
-print("shoal-worker: placeholder")
+import Logging
+import Runtime
+import Synchronization
+import Transport
+
+/// Set by SIGINT/SIGTERM; the serve loop checks it between messages.
+let stopRequested = Atomic<Bool>(false)
+
+struct ShoalWorker: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shoal-worker",
+        abstract: "Serve a slice of a model to one Shoal coordinator at a time, until stopped.")
+
+    @Option(help: "Address to listen on, e.g. tcp://0.0.0.0:5601.") var listen: String
+    @Option(help: "Compute threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("model-dir"), help: "Where this host keeps models (checked before asking the coordinator for weights).")
+    var modelDir: String?
+    @Option(name: .customLong("cache-dir"), help: "Where slices sent by a coordinator are cached.")
+    var cacheDir: String = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/shoal").path
+    @Option(help: "Cluster token coordinators must present (default: $SHOAL_TOKEN, or none).")
+    var token: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, warning or error.") var logLevel: String = "info"
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "shoal-worker")
+        logger.logLevel = Logger.Level(rawValue: logLevel)!
+        signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
+        signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
+        signal(SIGPIPE, SIG_IGN)
+        let options = WorkerOptions(listen: listen, threads: threads, modelDirectory: modelDir, cacheDirectory: cacheDir,
+                                    token: token ?? ProcessInfo.processInfo.environment["SHOAL_TOKEN"] ?? "")
+        let service = try WorkerService(options: options, transport: try ZMQTransport(), logger: logger)
+        service.run { stopRequested.load(ordering: .relaxed) }
+    }
+}
+
+ShoalWorker.main()

@@ -94,3 +94,27 @@ final class NetworkReducer: PartialSumReducer {
         group.commNanoseconds += dt
     }
 }
+
+extension PeerGroup {
+    /// Round trips of `bytes` to `rank` and back over the same sockets partials use (the peer's
+    /// mailbox echoes pings), in nanoseconds.
+    func pingPong(rank peer: Int, bytes: Int, iterations: Int, warmup: Int) throws -> [UInt64] {
+        guard let link = links[peer] else { throw RuntimeError.protocolViolation("rank \(rank) has no link to rank \(peer)") }
+        let payload = Payload(count: bytes) { $0.initializeMemory(as: UInt8.self, repeating: 7) }
+        var latencies: [UInt64] = []
+        for i in 0 ..< warmup + iterations {
+            var ping = Shoal_V1_Ping()
+            ping.nonce = UInt64(i)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try link.send(Envelope(.ping(ping), tensors: [WireTensor(name: "probe", bytes: payload)]))
+            guard let reply = try link.receive(deadline: .now + partTimeout) else {
+                throw RuntimeError.timedOut(address: addresses[peer], waitingFor: "pong")
+            }
+            guard case .pong(let pong)? = reply.body, pong.nonce == UInt64(i) else {
+                throw RuntimeError.protocolViolation("\(addresses[peer]) answered a ping with \(reply.body?.kind ?? "nothing")")
+            }
+            if i >= warmup { latencies.append(DispatchTime.now().uptimeNanoseconds - t0) }
+        }
+        return latencies
+    }
+}
