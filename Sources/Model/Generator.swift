@@ -57,7 +57,7 @@ public final class Generator {
             guard !r.promptTokens.isEmpty else { throw ModelError.invalidRequest("the prompt is empty (no tokens to condition on)") }
             guard r.maxTokens >= 1 else { throw ModelError.invalidRequest("--max-tokens must be at least 1, got \(r.maxTokens)") }
             guard r.promptTokens.count + r.maxTokens <= limit else {
-                throw ModelError.promptTooLong(tokens: r.promptTokens.count + r.maxTokens, limit: limit)
+                throw ModelError.promptTooLong(prompt: r.promptTokens.count, generate: r.maxTokens, limit: limit)
             }
         }
         var sequences: [Int] = []

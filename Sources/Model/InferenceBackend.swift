@@ -46,7 +46,7 @@ public final class LocalBackend: InferenceBackend {
 
     public func openSequence(capacity: Int) throws -> Int {
         guard capacity <= config.maxPositions else {
-            throw ModelError.promptTooLong(tokens: capacity, limit: config.maxPositions)
+            throw ModelError.promptTooLong(prompt: capacity, generate: 0, limit: config.maxPositions)
         }
         let id = nextID
         nextID += 1

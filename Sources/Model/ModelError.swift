@@ -11,7 +11,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case missingTensor(name: String, directory: String)
     case tensorShape(name: String, expected: [Int], found: [Int])
     case tensorDType(name: String, found: String, supported: [String])
-    case promptTooLong(tokens: Int, limit: Int)
+    /// Prompt plus tokens to generate (`generate` may be 0) against the context length.
+    case promptTooLong(prompt: Int, generate: Int, limit: Int)
     case invalidRequest(String)
 
     public var description: String {
@@ -30,8 +31,9 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "tensor '\(name)' has shape \(found), expected \(expected)"
         case let .tensorDType(name, found, supported):
             return "tensor '\(name)' has dtype \(found); supported: \(supported.joined(separator: ", "))"
-        case let .promptTooLong(tokens, limit):
-            return "prompt of \(tokens) tokens (plus generation) exceeds the model's context of \(limit) tokens"
+        case let .promptTooLong(prompt, generate, limit):
+            if generate == 0 { return "\(prompt) positions exceed the model's context of \(limit) tokens (max_position_embeddings)" }
+            return "a prompt of \(prompt) tokens plus \(generate) to generate exceeds the model's context of \(limit) tokens (max_position_embeddings); shorten the prompt or lower --max-tokens"
         case let .invalidRequest(reason): return reason
         }
     }

@@ -121,7 +121,7 @@ public final class Transformer {
         guard rows > 0 else { return }
         for e in batch.entries {
             guard e.cache.length + e.tokens <= config.maxPositions else {
-                throw ModelError.promptTooLong(tokens: e.cache.length + e.tokens, limit: config.maxPositions)
+                throw ModelError.promptTooLong(prompt: e.cache.length + e.tokens, generate: 0, limit: config.maxPositions)
             }
             e.cache.reserve(e.tokens)
         }

@@ -113,3 +113,17 @@ struct ConfigTests {
         #expect(config.slidingWindow == [4096, 4096])
     }
 }
+
+struct RequestErrorTests {
+    @Test func promptPlusGenerationBeyondTheContextIsRefused() throws {
+        let model = try LoadedModel(directory: Fixtures.model("tiny-llama"), threads: 1)
+        let generator = Generator(backend: model.makeBackend())
+        #expect(throws: ModelError.promptTooLong(prompt: 500, generate: 20, limit: 512)) {
+            try generator.run([GenerationRequest(promptTokens: Array(repeating: 5, count: 500), maxTokens: 20)])
+        }
+        #expect(throws: ModelError.self) { try generator.run([GenerationRequest(promptTokens: [], maxTokens: 4)]) }
+        #expect(throws: ModelError.self) { try generator.run([GenerationRequest(promptTokens: [0], maxTokens: 4, sampling: .init(temperature: -1))]) }
+        // An out-of-vocabulary id is an error, not a read past the embedding table.
+        #expect(throws: ModelError.self) { try generator.run([GenerationRequest(promptTokens: [0, 99999], maxTokens: 1)]) }
+    }
+}

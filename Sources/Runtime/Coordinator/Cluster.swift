@@ -306,7 +306,7 @@ public final class Cluster: InferenceBackend {
     // MARK: - InferenceBackend
 
     public func openSequence(capacity: Int) throws -> Int {
-        guard capacity <= config.maxPositions else { throw ModelError.promptTooLong(tokens: capacity, limit: config.maxPositions) }
+        guard capacity <= config.maxPositions else { throw ModelError.promptTooLong(prompt: capacity, generate: 0, limit: config.maxPositions) }
         defer { nextSequence += 1 }
         return nextSequence
     }
