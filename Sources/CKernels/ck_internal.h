@@ -89,15 +89,10 @@ static inline int ck_round_half_away(float v) {
     return t;
 }
 
-/// Touches every cache line of [p, p + n): the matrix-vector kernels prefetch the next row group
-/// at the position they are reading in the current one. Rows of a few KB are too short for the
-/// hardware prefetchers to ramp up on, so without this only long f32 rows reached full bandwidth.
-#ifndef CK_PF_LOCALITY
-#define CK_PF_LOCALITY 3
-#endif
+/// Prefetches every cache line of [p, p + n).
 static inline __attribute__((always_inline)) void ck_prefetch_range(const uint8_t *p, size_t n) {
-    for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, CK_PF_LOCALITY);
-    __builtin_prefetch(p + n - 1, 0, CK_PF_LOCALITY);
+    for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, 3);
+    __builtin_prefetch(p + n - 1, 0, 3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,7 +167,7 @@ void ck_portable_quantize_x(const float *x, int cols, ck_xq *xq);
 // Per-thread scratch (grows on demand, freed at thread exit)
 // ---------------------------------------------------------------------------------------------
 
-enum { CK_SCRATCH_XQ = 0, CK_SCRATCH_GEMM = 1, CK_SCRATCH_SLOTS = 2 };
+enum { CK_SCRATCH_XQ = 0, CK_SCRATCH_GEMM = 1, CK_SCRATCH_QG = 2, CK_SCRATCH_SLOTS = 3 };
 /// 64-byte aligned buffer of at least `bytes` owned by the calling thread; contents undefined.
 void *ck_scratch(int slot, size_t bytes);
 

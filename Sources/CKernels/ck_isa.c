@@ -94,6 +94,7 @@ static unsigned ck_isa_extensions(ck_isa isa) {
 }
 
 static const ck_kernels *ck_table_for(ck_isa isa, unsigned ext) {
+    (void)ext;
     switch (isa) {
 #if CK_X86
     case CK_ISA_AVX2: return (ext & CK_EXT_VNNI) ? &ck_kernels_avx2_vnni : &ck_kernels_avx2;

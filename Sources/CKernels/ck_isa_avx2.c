@@ -177,6 +177,7 @@ CK_TGT CK_INLINE CK_QGACC ck_qg_row(int vnni, ck_dtype t, CK_QGACC acc, const ui
 }
 
 CK_TGT CK_INLINE CK_QGACC ck_qg_zero(void) { return _mm256_setzero_ps(); }
+CK_TGT CK_INLINE CK_QGACC ck_qg_add(CK_QGACC a, CK_QGACC b) { return _mm256_add_ps(a, b); }
 CK_TGT CK_INLINE float ck_qg_reduce(CK_QGACC v) { return ck_v_reduce_add(v); }
 
 #include "ck_quant_body.inc"

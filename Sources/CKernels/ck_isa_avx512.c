@@ -10,8 +10,12 @@
 
 typedef __m512 CK_V;
 #define CK_VW 16
+#ifndef CK_GEMM_MR
 #define CK_GEMM_MR 4
+#endif
+#ifndef CK_GEMM_NR
 #define CK_GEMM_NR 6
+#endif
 
 CK_TGT CK_INLINE __mmask16 ck_mask(int n) { return (__mmask16)((1u << n) - 1u); }
 CK_TGT CK_INLINE CK_V ck_v_zero(void) { return _mm512_setzero_ps(); }
@@ -182,8 +186,20 @@ CK_TGT CK_INLINE CK_QGX ck_qg_x(int vnni, ck_dtype t, const ck_xq *xq, int b) {
     return g;
 }
 
+/// Plain unaligned loads the compiler must not split or merge: left to itself, clang turned the
+/// overlapping loads of a group (scales and weights share bytes) into 8- and 16-byte pieces.
+CK_TGT CK_INLINE __m512i ck_load512_exact(const uint8_t *p) {
+    __m512i v;
+    __asm__("vmovdqu64 %1, %0" : "=v"(v) : "m"(*(const uint8_t(*)[64])p));
+    return v;
+}
+CK_TGT CK_INLINE __m256i ck_load256_exact(const uint8_t *p) {
+    __m256i v;
+    __asm__("vmovdqu %1, %0" : "=v"(v) : "m"(*(const uint8_t(*)[32])p));
+    return v;
+}
+
 CK_TGT CK_INLINE CK_QGACC ck_qg_row(int vnni, ck_dtype t, CK_QGACC acc, const uint8_t *blk, const CK_QGX *g) {
-    __m512i head = _mm512_loadu_si512(blk); // holds every block's fp16 scale of the group
     __m512i dot;
     __m256i dh;
     if (t == CK_Q4_0) {
@@ -197,10 +213,10 @@ CK_TGT CK_INLINE CK_QGACC ck_qg_row(int vnni, ck_dtype t, CK_QGACC acc, const ui
         dh = _mm512_castsi512_si256(_mm512_permutexvar_epi16(
             _mm512_setr_epi32(0, 0, 0x00090009, 0x00090009, 0x00120012, 0x00120012, 0x001B001B, 0x001B001B, 0, 0, 0, 0,
                               0, 0, 0, 0),
-            head)); // words 0, 9, 18, 27 (bytes 0, 18, 36, 54), four times each
+            _mm512_loadu_si512(blk))); // words 0, 9, 18, 27 (bytes 0, 18, 36, 54), four times each
     } else {
-        __m512i v = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(blk + 2)));
-        v = _mm512_inserti64x4(v, _mm256_loadu_si256((const __m256i *)(blk + 36)), 1);
+        __m512i head = ck_load512_exact(blk); // holds both fp16 scales (bytes 0 and 34)
+        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(ck_load256_exact(blk + 2)), ck_load256_exact(blk + 36), 1);
         if (vnni) {
             dot = ck_dpbusd512(g->bias, _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80)), g->xa);
         } else {
@@ -216,6 +232,7 @@ CK_TGT CK_INLINE CK_QGACC ck_qg_row(int vnni, ck_dtype t, CK_QGACC acc, const ui
 }
 
 CK_TGT CK_INLINE CK_QGACC ck_qg_zero(void) { return _mm512_setzero_ps(); }
+CK_TGT CK_INLINE CK_QGACC ck_qg_add(CK_QGACC a, CK_QGACC b) { return _mm512_add_ps(a, b); }
 CK_TGT CK_INLINE float ck_qg_reduce(CK_QGACC v) { return ck_v_reduce_add(v); }
 
 #include "ck_quant_body.inc"

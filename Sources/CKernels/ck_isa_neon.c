@@ -150,6 +150,7 @@ CK_INLINE CK_QGACC ck_qg_row(int vnni, ck_dtype t, CK_QGACC acc, const uint8_t *
 }
 
 CK_INLINE CK_QGACC ck_qg_zero(void) { return vdupq_n_f32(0.0f); }
+CK_INLINE CK_QGACC ck_qg_add(CK_QGACC a, CK_QGACC b) { return vaddq_f32(a, b); }
 CK_INLINE float ck_qg_reduce(CK_QGACC v) { return vaddvq_f32(v); }
 CK_INLINE CK_QF ck_qb_zero(void) { return vdupq_n_f32(0.0f); }
 CK_INLINE float ck_qb_reduce(CK_QF v) { return vaddvq_f32(v); }

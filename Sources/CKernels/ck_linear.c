@@ -23,8 +23,12 @@
 
 /// GEMM blocking (f32 elements): KC columns of a weight sliver (NR x KC x 4 bytes in L1), MC
 /// tokens of X reused across all slivers of a task (MC x KC x 4 bytes in L2).
+#ifndef CK_GEMM_KC
 #define CK_GEMM_KC 512
+#endif
+#ifndef CK_GEMM_MC
 #define CK_GEMM_MC 128
+#endif
 
 typedef struct {
     const ck_kernels *k;
