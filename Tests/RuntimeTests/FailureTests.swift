@@ -56,6 +56,29 @@ struct FailureTests {
         try coordinatorFailsFast(when: SIGSTOP)
     }
 
+    @Test func killedCoordinatorFreesItsWorkersWithinSeconds() throws {
+        let worker = try WorkerProcess()
+        defer { worker.stop() }
+        _ = try? runCommand(Paths.coordinator, [
+            "generate", "--model", Paths.model("tiny-llama").path, "--prompt", "The future", "--max-tokens", "480",
+            "--workers", worker.address,
+        ], timeout: 60) { process, stdout in
+            let deadline = Date().addingTimeInterval(30)
+            while stdout.text.count < 10, process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+            kill(process.processIdentifier, SIGKILL)
+        }
+        // The worker learns from heartbeats that its coordinator is gone; a new one is served, not refused as busy.
+        var served = false
+        let deadline = Date().addingTimeInterval(15)
+        while !served, Date() < deadline {
+            let r = try runCommand(Paths.coordinator, ["generate", "--model", Paths.model("tiny-llama").path, "--prompt", "x",
+                                                        "--max-tokens", "2", "--workers", worker.address], timeout: 30)
+            served = r.status == 0
+            if !served { Thread.sleep(forTimeInterval: 0.5) }
+        }
+        #expect(served, "worker still busy with a dead coordinator: \(worker.log.text.suffix(500))")
+    }
+
     @Test func unreachableWorkerIsNamed() throws {
         let result = try runCommand(Paths.coordinator, [
             "generate", "--model", Paths.model("tiny-llama").path, "--prompt", "x", "--max-tokens", "2",
@@ -74,8 +97,9 @@ struct FailureTests {
         #expect { try Cluster(spec: ClusterSpec(workers: [worker.address], token: "wrong"), checkpoint: checkpoint, transport: transport,
                               options: ClusterOptions(), logger: Self.logger) } throws: { "\($0)".contains("token") && "\($0)".contains(worker.address) }
         let first = try Cluster(spec: spec, checkpoint: checkpoint, transport: transport, options: ClusterOptions(), logger: Self.logger)
-        #expect { try Cluster(spec: spec, checkpoint: checkpoint, transport: transport, options: ClusterOptions(), logger: Self.logger) }
-            throws: { "\($0)".contains("busy") }
+        let impatient = ClusterOptions(connectTimeout: .seconds(1))
+        #expect { try Cluster(spec: spec, checkpoint: checkpoint, transport: transport, options: impatient, logger: Self.logger) }
+            throws: { "\($0)".contains("busy") && "\($0)".contains(worker.address) }
         first.shutdown()
         // Goodbye frees the worker for the next coordinator.
         let second = try Cluster(spec: spec, checkpoint: checkpoint, transport: transport, options: ClusterOptions(), logger: Self.logger)

@@ -73,6 +73,8 @@ public struct LatencyExperiment {
     public var repeats: Int
     public var sequences: Int
     public var logger: Logger
+    /// How workers hold their weights (`--quantize`, `--memory-window`, ...).
+    public var weights = WeightPolicy()
 
     public init(checkpoint: Checkpoint, workers: [String], token: String, promptLength: Int, generate: Int, repeats: Int,
                 sequences: Int, logger: Logger) {
@@ -110,7 +112,8 @@ public struct LatencyExperiment {
         }
         let spec = ClusterSpec(workers: Array(workers.prefix(plan.nodes)), tp: plan.tp, pp: plan.pp,
                                allReduce: .fixed(plan.allReduce), sync: plan.sync, token: token)
-        let cluster = try Cluster(spec: spec, checkpoint: checkpoint, transport: transport, options: ClusterOptions(token: token), logger: logger)
+        let cluster = try Cluster(spec: spec, checkpoint: checkpoint, transport: transport,
+                                  options: ClusterOptions(token: token, weights: weights, contextTokens: promptLength + generate), logger: logger)
         defer { cluster.shutdown() }
         let config = checkpoint.config
         let generator = Generator(backend: cluster, eos: [])

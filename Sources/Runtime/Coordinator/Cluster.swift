@@ -18,9 +18,16 @@ public struct ClusterOptions: Sendable {
     public var stepTimeout: Duration
     /// Bytes per slice-transfer chunk.
     public var chunkBytes: Int
+    /// How workers hold their weights (quantized at load, streamed through a window).
+    public var weights: WeightPolicy
+    /// KV capacity a worker's memory budget must leave room for (nil: the model's context).
+    public var contextTokens: Int?
 
     public init(token: String = "", name: String = ProcessInfo.processInfo.hostName, connectTimeout: Duration = .seconds(10),
-                loadTimeout: Duration = .seconds(600), stepTimeout: Duration = .seconds(120), chunkBytes: Int = 4 << 20) {
+                loadTimeout: Duration = .seconds(600), stepTimeout: Duration = .seconds(120), chunkBytes: Int = 4 << 20,
+                weights: WeightPolicy = WeightPolicy(), contextTokens: Int? = nil) {
+        self.weights = weights
+        self.contextTokens = contextTokens
         self.token = token
         self.name = name
         self.connectTimeout = connectTimeout
@@ -115,12 +122,20 @@ public final class Cluster: InferenceBackend {
     private func connect() throws {
         let deadline = ContinuousClock.now + options.connectTimeout
         for (i, link) in links.enumerated() {
-            do {
-                welcomes.append(try handshake(link, token: options.token, name: options.name, deadline: deadline))
-            } catch TransportError.refused(_, _, let reason) {
-                throw RuntimeError.refused(address: plan.workers[i], reason: reason)
-            } catch {
-                throw RuntimeError.workerLost(address: plan.workers[i], detail: "\(error)")
+            while true {
+                do {
+                    welcomes.append(try handshake(link, token: options.token, name: options.name, deadline: deadline))
+                    break
+                } catch TransportError.refused(_, let code, let reason) {
+                    // A worker whose previous coordinator just left may not have seen its goodbye yet.
+                    if code == .busy, ContinuousClock.now + .milliseconds(200) < deadline {
+                        Thread.sleep(forTimeInterval: 0.2)
+                        continue
+                    }
+                    throw RuntimeError.refused(address: plan.workers[i], reason: reason)
+                } catch {
+                    throw RuntimeError.workerLost(address: plan.workers[i], detail: "\(error)")
+                }
             }
         }
         lastSent = .now
@@ -175,6 +190,7 @@ public final class Cluster: InferenceBackend {
             load.nextStageInboxes = node.stage + 1 < plan.pp ? plan.stage(node.stage + 1).map(\.address) : []
             load.syncDtype = SyncCodec(plan.syncDType).wireDType
             load.allReduce = plan.allReduce.wire
+            load.weights = options.weights.wire(context: options.contextTokens)
             try send(.loadShard(load), to: i)
         }
         var ready = Set<Int>()

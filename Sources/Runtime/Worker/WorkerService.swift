@@ -13,13 +13,14 @@ public struct WorkerOptions: Sendable {
     public var modelDirectory: String?
     public var cacheDirectory: String
     public var token: String
-    /// A session whose coordinator has been silent this long is over (it crashed or was cut off).
+    /// A session whose coordinator has been silent this long is over. Heartbeats end a session
+    /// at once when the coordinator's connection drops; this is the backstop.
     public var sessionTimeout: Duration
     /// Longest wait for a peer's all-reduce part or activation within a step.
     public var peerTimeout: Duration
 
     public init(listen: String, threads: Int, modelDirectory: String?, cacheDirectory: String, token: String,
-                sessionTimeout: Duration = .seconds(15), peerTimeout: Duration = .seconds(20)) {
+                sessionTimeout: Duration = .seconds(600), peerTimeout: Duration = .seconds(20)) {
         self.listen = listen
         self.threads = threads
         self.modelDirectory = modelDirectory
@@ -88,6 +89,13 @@ public final class WorkerService {
                 }()
                 refusal.reason = "\(error)"
                 try? mailbox.inbox.send(Envelope(.refused(refusal)), to: PeerID(error.peer))
+            } catch TransportError.peerLost(let peer, let reason) {
+                // Heartbeats tell us at once when the coordinator is gone (crashed, stopped, cut off).
+                if let s = session, peer == s.coordinator.name {
+                    endSession(s, reason: "coordinator \(peer) lost (\(reason)); session closed")
+                } else {
+                    logger.warning("peer \(peer) lost: \(reason)")
+                }
             } catch {
                 logger.warning("\(error)")
             }
@@ -286,8 +294,9 @@ public final class WorkerService {
     }
 
     private func install(_ load: Shoal_V1_LoadShard, slice: ShardSlice, checkpoint: Checkpoint, preSliced: Bool, session s: Session, source: String) throws {
-        let loader = try WeightLoader(checkpoint: checkpoint, slice: slice, preSliced: preSliced)
-        let weights = try ResidentWeights(loader: loader)
+        let policy = try WeightPolicy(wire: load.weights)
+        let context = load.weights.contextTokens > 0 ? Int(load.weights.contextTokens) : checkpoint.config.maxPositions
+        let weights = try policy.makeProvider(checkpoint: checkpoint, slice: slice, preSliced: preSliced, context: context)
         let transformer = Transformer(weights: weights, pool: pool)
         let spec = load.shard
         let rank = Int(spec.rank), stage = Int(spec.ppStage)
@@ -323,7 +332,7 @@ public final class WorkerService {
         s.shard = ShardHost(slice: slice, transformer: transformer, stage: stage, ppSize: Int(spec.ppSize), rank: rank,
                             group: group, allReduce: algorithm, next: next, nextAddress: nextAddress)
         var ready = Shoal_V1_ShardStatus.Ready()
-        ready.residentBytes = UInt64(try NodeBenchmark.bytesPerToken(transformer).bytes)
+        ready.residentBytes = UInt64(weights.residentBytes)
         logger.info("loaded stage \(stage) rank \(rank) from \(source): layers \(slice.layers), heads \(slice.queryHeads), ffn \(slice.ffnColumns)")
         status(.ready(ready), to: s)
     }

@@ -1,0 +1,36 @@
+import Foundation
+import Kernels
+import Model
+import WireProtocol
+
+extension WeightPolicy {
+    /// The policy as a LoadShard carries it; `context` is the KV capacity a budget must allow for.
+    func wire(context: Int?) -> Shoal_V1_WeightPolicy {
+        var w = Shoal_V1_WeightPolicy()
+        if let q = quantization {
+            w.quantize = q.type == .q8_0 ? .q80 : .q40
+            w.quantizeEmbeddings = q.embeddings
+            w.keepLmHead = q.keepLMHead
+        }
+        w.memoryWindow = UInt32(window ?? 0)
+        w.memoryBudget = UInt64(budget ?? 0)
+        w.contextTokens = UInt32(context ?? 0)
+        w.prefetchMmap = prefetch == .mmap
+        w.dropPageCache = dropPageCache
+        return w
+    }
+
+    /// A worker's policy from its LoadShard; unknown formats are refused by name.
+    init(wire w: Shoal_V1_WeightPolicy) throws {
+        var quantization: Quantization?
+        switch w.quantize {
+        case .unspecified: quantization = nil
+        case .q80: quantization = try Quantization(.q8_0, embeddings: w.quantizeEmbeddings, keepLMHead: w.keepLmHead)
+        case .q40: quantization = try Quantization(.q4_0, embeddings: w.quantizeEmbeddings, keepLMHead: w.keepLmHead)
+        default: throw RuntimeError.protocolViolation("LoadShard asks to quantize weights to \(w.quantize), which is not a block format")
+        }
+        self.init(quantization: quantization, window: w.memoryWindow > 0 ? Int(w.memoryWindow) : nil,
+                  budget: w.memoryBudget > 0 ? Int(w.memoryBudget) : nil, prefetch: w.prefetchMmap ? .mmap : .read,
+                  dropPageCache: w.dropPageCache)
+    }
+}
