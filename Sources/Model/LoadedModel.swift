@@ -9,8 +9,14 @@ public final class LoadedModel {
     public let transformer: Transformer
     public let pool: ThreadPool
 
+    /// How the weights are held (precision, residency).
+    public let weightPolicy: WeightPolicy
+
+    /// - weights: quantize at load and/or stream a window of blocks; `context` is the KV capacity
+    ///   a memory budget must leave room for (default: the model's whole context).
     /// - progress: (blocks loaded, total blocks) while weights are mapped and checked.
-    public init(directory: URL, threads: Int, progress: ((Int, Int) -> Void)? = nil) throws {
+    public init(directory: URL, threads: Int, weights: WeightPolicy = WeightPolicy(), context: Int? = nil,
+                progress: ((Int, Int) -> Void)? = nil) throws {
         checkpoint = try Checkpoint(directory: directory)
         tokenizer = try Tokenizer(directory: directory)
         guard tokenizer.vocabularySize <= checkpoint.config.vocabSize else {
@@ -18,15 +24,23 @@ public final class LoadedModel {
                                             reason: "\(checkpoint.config.vocabSize) is smaller than the tokenizer's \(tokenizer.vocabularySize) tokens")
         }
         pool = ThreadPool(threads: threads)
-        let loader = try WeightLoader(checkpoint: checkpoint, slice: .full(checkpoint.config))
-        transformer = Transformer(weights: try ResidentWeights(loader: loader, progress: progress), pool: pool)
+        weightPolicy = weights
+        let provider = try weights.makeProvider(checkpoint: checkpoint, slice: .full(checkpoint.config),
+                                                context: min(context ?? checkpoint.config.maxPositions, checkpoint.config.maxPositions),
+                                                progress: progress)
+        transformer = Transformer(weights: provider, pool: pool)
     }
+
+    /// Whether the engine reads weights straight from the mapping (resident and not converted),
+    /// which is when prefaulting pays off; otherwise it would only add the file to the RSS.
+    public var weightsAreMapped: Bool { !weightPolicy.streams && weightPolicy.quantization == nil }
 
     public var config: ModelConfig { checkpoint.config }
 
     /// Reads every weight page once so the first request does not pay for page faults (TTFT is
     /// measured with the model loaded). - progress: (bytes read, total bytes).
     public func prefault(progress: ((Int, Int) -> Void)? = nil) {
+        guard weightsAreMapped else { return }
         let total = checkpoint.files.reduce(0) { $0 + $1.mapping.bytes.count }
         var done = 0
         let chunk = 64 << 20

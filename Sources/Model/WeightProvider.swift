@@ -25,6 +25,8 @@ public protocol WeightProvider: AnyObject {
     func finalNorm() throws -> FloatBuffer?
     /// The slice's lm_head rows; nil unless the slice computes logits.
     func lmHead() throws -> Linear?
+    /// Weight bytes held at most at once: all of them when resident, the window's fullest when streamed.
+    var residentBytes: Int { get }
 }
 
 /// Every block of the slice loaded up front (views into the mapping where the dtype allows).
@@ -37,6 +39,7 @@ public final class ResidentWeights: WeightProvider, @unchecked Sendable {
     private let embed: Linear?
     private let norm: FloatBuffer?
     private let head: Linear?
+    public let residentBytes: Int
 
     /// - progress: called with (blocks done, blocks total) while loading.
     public init(loader: WeightLoader, progress: ((Int, Int) -> Void)? = nil) throws {
@@ -46,13 +49,12 @@ public final class ResidentWeights: WeightProvider, @unchecked Sendable {
         var ffn: [Int: FFNBlock] = [:]
         let total = slice.layers.count * 2
         var done = 0
+        let held = loader.heldBytes
         for l in slice.layers {
-            attention[l] = AttentionBlock(norm: try loader.vector(TensorNames.inputNorm(l), count: config.hiddenSize),
-                                          weights: try loader.attention(layer: l))
+            attention[l] = try loader.attentionBlock(l)
             done += 1
             progress?(done, total)
-            ffn[l] = FFNBlock(norm: try loader.vector(TensorNames.postAttentionNorm(l), count: config.hiddenSize),
-                              weights: try loader.ffn(layer: l))
+            ffn[l] = try loader.ffnBlock(l)
             done += 1
             progress?(done, total)
         }
@@ -62,6 +64,7 @@ public final class ResidentWeights: WeightProvider, @unchecked Sendable {
         let last = slice.logitRows != nil
         norm = last ? try loader.finalNorm() : nil
         head = try loader.lmHead()
+        residentBytes = loader.heldBytes - held
     }
 
     public func attentionBlock(_ layer: Int) throws -> AttentionBlock {

@@ -111,12 +111,36 @@ public struct TensorRequirement: Sendable, Equatable {
 /// The checkpoint may be the full model, or a slice cache a worker wrote earlier (`preSliced`):
 /// then each tensor already has the slice's shape. Every tensor read is recorded, which is how a
 /// coordinator knows exactly which bytes to stream to a worker that lacks its slice.
+///
+/// With `quantization`, matrices are re-encoded to q8_0/q4_0 as they are read; with a `reader`,
+/// parts are read into owned buffers instead of viewed in the mapping (streamed blocks).
 public final class WeightLoader {
     public let checkpoint: Checkpoint
     public let slice: ShardSlice
     public let preSliced: Bool
     public private(set) var requirements: [TensorRequirement] = []
+    /// Re-encode matrices at load (nil: as stored).
+    public var quantization: Quantization?
+    /// Read parts into owned buffers rather than view the mapping.
+    public var reader: TensorReader?
+    /// Only account sizes: nothing is read or converted, matrices come back as views of the
+    /// stored bytes and vectors as zeros, while `heldBytes` / `readBytes` count a real load.
+    public var sizingOnly = false
+    /// Off for loaders that run for the life of a process (streaming re-reads every block).
+    public var recordsRequirements = true
+    /// Bytes the returned weights occupy (matrices in their final type, vectors as f32).
+    public private(set) var heldBytes = 0
+    /// Bytes of the stored tensors the returned weights come from.
+    public private(set) var readBytes = 0
+    /// Matrices re-encoded at load, and matrices kept in their stored precision although
+    /// quantization was asked for (widths that are not a multiple of 32).
+    public private(set) var convertedMatrices = 0
+    public private(set) var keptPrecision: [String] = []
+    /// The role of every matrix read, by tensor name (which tensors `QuantizedCheckpoint` re-encodes).
+    public private(set) var matrixRoles: [String: MatrixRole] = [:]
     var config: ModelConfig { checkpoint.config }
+    /// Reads the sources of conversions when no `reader` is set (so converting never maps pages).
+    private var conversionReader: TensorReader?
 
     public init(checkpoint: Checkpoint, slice: ShardSlice, preSliced: Bool = false) throws {
         try slice.validate(against: checkpoint.config)
@@ -125,36 +149,134 @@ public final class WeightLoader {
         self.preSliced = preSliced
     }
 
-    /// Rows and columns of a weight matrix, viewed in place when aligned (else copied into an aligned buffer).
-    public func matrix(_ name: String, rows: Int, cols: Int, rowRange: Range<Int>? = nil, colRange: Range<Int>? = nil) throws -> Linear {
+    /// The requirements recorded since the last call, which are forgotten.
+    public func takeRequirements() -> [TensorRequirement] {
+        defer { requirements = [] }
+        return requirements
+    }
+
+    private func record(_ need: TensorRequirement) {
+        if recordsRequirements { requirements.append(need) }
+    }
+
+    /// Rows and columns of a weight matrix: viewed in place when aligned (else copied into an
+    /// aligned buffer), read into an owned buffer with a `reader`, re-encoded with `quantization`.
+    public func matrix(_ name: String, rows: Int, cols: Int, rowRange: Range<Int>? = nil, colRange: Range<Int>? = nil,
+                       role: MatrixRole = .linear) throws -> Linear {
         let need = TensorRequirement(name: name, fullShape: [rows, cols], rows: rowRange ?? 0 ..< rows, columns: colRange ?? 0 ..< cols)
-        requirements.append(need)
+        record(need)
+        matrixRoles[name] = role
         let shape = preSliced ? need.slicedShape : [rows, cols]
-        let t = try checkpoint.tensor(preSliced ? need.storageName : name, shape: shape)
-        guard let type = t.info.dtype.weightType else {
-            throw ModelError.tensorDType(name: name, found: t.info.dtype.rawValue, supported: ["F32", "F16", "BF16"])
+        let stored = try checkpoint.storedMatrix(preSliced ? need.storageName : name, rows: shape[0], cols: shape[1])
+        // The part this slice needs, in the stored tensor's coordinates.
+        let partRows = preSliced ? 0 ..< shape[0] : need.rows
+        let partCols = preSliced ? 0 ..< shape[1] : need.columns
+        let target = try targetType(stored, role: role, columns: partCols)
+        if stored.type.isQuantized, partCols != 0 ..< stored.cols {
+            try requireBlockAligned(name, columns: partCols, type: stored.type, why: "is stored as \(stored.type.name)")
         }
-        let base = t.bytes.baseAddress!
+        heldBytes += partRows.count * target.rowBytes(partCols.count)
+        readBytes += partRows.count * stored.type.rowBytes(partCols.count)
+        if target != stored.type, !sizingOnly {
+            convertedMatrices += 1
+            return try converted(stored, rows: partRows, cols: partCols, to: target)
+        }
+        if let reader, !sizingOnly {
+            let runBytes = stored.type.rowBytes(partCols.count)
+            let copy = AlignedBytes(count: partRows.count * runBytes)
+            try reader.readRows(stored.file, offset: stored.fileOffset + partRows.lowerBound * stored.rowBytes + stored.type.rowBytes(partCols.lowerBound),
+                                stride: stored.rowBytes, rows: partRows.count, runBytes: runBytes, into: copy.pointer)
+            return Linear(type: stored.type, base: UnsafeRawPointer(copy.pointer), rowBytes: runBytes, rows: partRows.count, cols: partCols.count, owner: copy)
+        }
+        let base = stored.bytes.baseAddress!
         var whole: Linear
-        if Int(bitPattern: base) % t.info.dtype.size == 0 {
-            whole = Linear(type: type, base: base, rowBytes: type.rowBytes(shape[1]), rows: shape[0], cols: shape[1], owner: t.owner)
+        if stored.type.isQuantized || sizingOnly || Int(bitPattern: base) % stored.type.rowBytes(1) == 0 {
+            whole = Linear(type: stored.type, base: base, rowBytes: stored.rowBytes, rows: shape[0], cols: shape[1], owner: stored.file)
         } else {
-            let copy = AlignedBytes(count: t.bytes.count)
-            copy.pointer.copyMemory(from: base, byteCount: t.bytes.count)
-            whole = Linear(type: type, base: UnsafeRawPointer(copy.pointer), rowBytes: type.rowBytes(shape[1]), rows: shape[0], cols: shape[1], owner: copy)
+            let copy = AlignedBytes(count: stored.bytes.count)
+            copy.pointer.copyMemory(from: base, byteCount: stored.bytes.count)
+            whole = Linear(type: stored.type, base: UnsafeRawPointer(copy.pointer), rowBytes: stored.rowBytes, rows: shape[0], cols: shape[1], owner: copy)
         }
-        if preSliced { return whole }
-        if need.rows != 0 ..< rows { whole = whole.rows(need.rows) }
-        if need.columns != 0 ..< cols { whole = whole.columns(need.columns) }
+        if partRows != 0 ..< shape[0] { whole = whole.rows(partRows) }
+        if partCols != 0 ..< shape[1] { whole = whole.columns(partCols) }
         return whole
+    }
+
+    /// The type a matrix ends up in: its stored type, or the quantization's for its role.
+    private func targetType(_ stored: StoredMatrix, role: MatrixRole, columns: Range<Int>) throws -> WeightType {
+        guard let q = quantization, let want = q.target(for: role), want != stored.type else { return stored.type }
+        if stored.type.isQuantized {
+            throw ModelError.invalidRequest("tensor '\(stored.name)' is already stored as \(stored.type.name); re-quantizing it to \(want.name) is refused (load it without --quantize, or quantize the original checkpoint)")
+        }
+        if columns == 0 ..< stored.cols, stored.cols % want.blockSize != 0 {
+            // A width that is not whole blocks stays as it is (llama.cpp does the same).
+            if !keptPrecision.contains(stored.name) { keptPrecision.append(stored.name) }
+            return stored.type
+        }
+        try requireBlockAligned(stored.name, columns: columns, type: want, why: "is quantized to \(want.name)")
+        return want
+    }
+
+    /// Column slices of block formats must start and end on block boundaries.
+    private func requireBlockAligned(_ name: String, columns: Range<Int>, type: WeightType, why: String) throws {
+        let b = type.blockSize
+        guard columns.lowerBound % b != 0 || columns.count % b != 0 else { return }
+        throw ModelError.invalidRequest(
+            "tensor '\(name)' \(why) (blocks of \(b) columns), but this node's slice needs columns \(columns.lowerBound)..<\(columns.upperBound), "
+                + "which do not start and end on block boundaries; use a tensor-parallel split whose heads (head_dim \(config.headDim)) and FFN columns are multiples of \(b), or no quantization")
+    }
+
+    /// Reads the part and re-encodes it, a few MB of source rows at a time.
+    private func converted(_ stored: StoredMatrix, rows: Range<Int>, cols: Range<Int>, to target: WeightType) throws -> Linear {
+        let out = AlignedBytes(count: rows.count * target.rowBytes(cols.count))
+        let source = try reader ?? conversionReader ?? {
+            let r = try TensorReader(checkpoint: checkpoint)
+            conversionReader = r
+            return r
+        }()
+        let runBytes = stored.type.rowBytes(cols.count)
+        let chunkRows = max(1, (8 << 20) / max(runBytes, 1))
+        let scratch = AlignedBytes(count: min(chunkRows, rows.count) * runBytes)
+        var r = 0
+        while r < rows.count {
+            let n = min(chunkRows, rows.count - r)
+            try source.readRows(stored.file, offset: stored.fileOffset + (rows.lowerBound + r) * stored.rowBytes + stored.type.rowBytes(cols.lowerBound),
+                                stride: stored.rowBytes, rows: n, runBytes: runBytes, into: scratch.pointer)
+            convertRows(from: scratch.pointer, type: stored.type, sourceStride: runBytes, rows: n, cols: cols.count,
+                        to: target, destination: out.pointer + r * target.rowBytes(cols.count))
+            r += n
+        }
+        return Linear(type: target, base: UnsafeRawPointer(out.pointer), rowBytes: target.rowBytes(cols.count), rows: rows.count, cols: cols.count, owner: out)
     }
 
     func vector(_ name: String, count: Int, range: Range<Int>? = nil) throws -> FloatBuffer {
         let need = TensorRequirement(name: name, fullShape: [count], rows: 0 ..< 1, columns: range ?? 0 ..< count)
-        requirements.append(need)
+        record(need)
+        heldBytes += need.columns.count * 4
+        let stored = try checkpoint.info(preSliced ? need.storageName : name)
+        readBytes += need.columns.count * stored.dtype.size
+        if sizingOnly {
+            _ = try checkpoint.tensor(preSliced ? need.storageName : name, shape: preSliced ? need.slicedShape : [count])
+            return FloatBuffer(count: need.columns.count)
+        }
+        if let reader { return try readVector(preSliced ? need.storageName : name, columns: preSliced ? 0 ..< need.columns.count : need.columns, reader: reader) }
         if preSliced { return FloatBuffer(try checkpoint.floats(need.storageName, shape: need.slicedShape)) }
         let all = try checkpoint.floats(name, shape: [count])
         return FloatBuffer(Array(all[need.columns]))
+    }
+
+    /// A vector's elements `columns` through the reader (no page of the mapping touched).
+    private func readVector(_ name: String, columns: Range<Int>, reader: TensorReader) throws -> FloatBuffer {
+        let info = try checkpoint.info(name)
+        guard let type = info.dtype.weightType, info.shape.count == 1, columns.upperBound <= info.shape[0] else {
+            throw ModelError.tensorDType(name: name, found: "\(info.dtype.rawValue) \(info.shape)", supported: ["F32", "F16", "BF16 vectors"])
+        }
+        let raw = AlignedBytes(count: columns.count * info.dtype.size)
+        try reader.read(try checkpoint.file(of: name), offset: info.range.lowerBound + columns.lowerBound * info.dtype.size,
+                        count: raw.count, into: raw.pointer)
+        let out = FloatBuffer(count: columns.count, zeroed: false)
+        ck_to_f32(type.ckType, raw.pointer, out.pointer, columns.count)
+        return out
     }
 
     func optionalVector(_ name: String, count: Int, range: Range<Int>? = nil, when present: Bool) throws -> FloatBuffer? {
@@ -162,7 +284,7 @@ public final class WeightLoader {
     }
 
     public func embedding() throws -> Linear {
-        try matrix(TensorNames.embedding, rows: config.vocabSize, cols: config.hiddenSize)
+        try matrix(TensorNames.embedding, rows: config.vocabSize, cols: config.hiddenSize, role: .embedding)
     }
 
     public func finalNorm() throws -> FloatBuffer { try vector(TensorNames.finalNorm, count: config.hiddenSize) }
@@ -171,7 +293,8 @@ public final class WeightLoader {
     public func lmHead() throws -> Linear? {
         guard let rows = slice.logitRows else { return nil }
         let name = config.tieWordEmbeddings ? TensorNames.embedding : TensorNames.lmHead
-        return try matrix(name, rows: config.vocabSize, cols: config.hiddenSize, rowRange: rows)
+        return try matrix(name, rows: config.vocabSize, cols: config.hiddenSize, rowRange: rows,
+                          role: config.tieWordEmbeddings ? .embedding : .lmHead)
     }
 
     public func attention(layer l: Int) throws -> AttentionWeights {
@@ -221,7 +344,7 @@ public final class WeightLoader {
         }
         let n = traits.naming
         let p = TensorNames.layer(l)
-        let router = try matrix(p + n.router, rows: moe.expertCount, cols: c.hiddenSize)
+        let router = try matrix(p + n.router, rows: moe.expertCount, cols: c.hiddenSize, role: .router)
         var experts: [DenseFFN?] = []
         for e in 0 ..< moe.expertCount {
             experts.append(try swiglu(prefix: p + n.expertPrefix + "\(e).", gate: n.gate, up: n.up, down: n.down,
@@ -232,10 +355,20 @@ public final class WeightLoader {
         if let sp = n.sharedExpertPrefix, let sg = n.sharedExpertGate, let width = moe.sharedExpertIntermediateSize {
             shared = try swiglu(prefix: p + sp, gate: "gate_proj", up: "up_proj", down: "down_proj",
                                 width: width, columns: slice.sharedExpertColumns, biases: false)
-            sharedGate = try matrix(p + sg, rows: 1, cols: c.hiddenSize)
+            sharedGate = try matrix(p + sg, rows: 1, cols: c.hiddenSize, role: .router)
         }
         return .sparse(SparseFFN(router: router, experts: experts, shared: shared, sharedGate: sharedGate,
                                  topK: moe.topK, routing: moe.routing))
+    }
+
+    /// The first half of layer `l`: its input norm and attention.
+    public func attentionBlock(_ l: Int) throws -> AttentionBlock {
+        AttentionBlock(norm: try vector(TensorNames.inputNorm(l), count: config.hiddenSize), weights: try attention(layer: l))
+    }
+
+    /// The second half: its post-attention norm and FFN.
+    public func ffnBlock(_ l: Int) throws -> FFNBlock {
+        FFNBlock(norm: try vector(TensorNames.postAttentionNorm(l), count: config.hiddenSize), weights: try ffn(layer: l))
     }
 
     public func layer(_ l: Int) throws -> LayerWeights {

@@ -1,0 +1,316 @@
+import Foundation
+import Kernels
+
+/// A block as the loader thread hands it over: its weights, and what releasing it involves.
+struct LoadedBlock: @unchecked Sendable {
+    // Sendable: the weights are read-only once loaded; the runs point into a mapping that
+    // outlives the block (the checkpoint is held by the provider).
+    enum Weights {
+        case attention(AttentionBlock)
+        case ffn(FFNBlock)
+        case head(lmHead: Linear, norm: FloatBuffer)
+    }
+
+    var weights: Weights
+    /// mmap prefetch: runs of the mapping the block's views read, unmapped on release.
+    var mappedRuns: [(UnsafeRawPointer, Int)]
+    /// Drop-behind: file ranges whose cached pages go on release.
+    var fileRanges: [(SafetensorsFile, Range<Int>)]
+}
+
+/// Loads blocks on the loader thread: the only user of its `WeightLoader`.
+final class BlockSource: @unchecked Sendable {
+    // Sendable: created by the provider, then used by the loader thread alone (`load`); the
+    // engine thread only calls `release`, which touches no loader state.
+    let loader: WeightLoader
+    let reader: TensorReader
+    let policy: WeightPolicy
+    let preSliced: Bool
+
+    init(checkpoint: Checkpoint, slice: ShardSlice, preSliced: Bool, policy: WeightPolicy, reader: TensorReader) throws {
+        loader = try WeightLoader(checkpoint: checkpoint, slice: slice, preSliced: preSliced)
+        loader.quantization = policy.quantization
+        loader.recordsRequirements = policy.dropPageCache
+        if policy.prefetch == .read { loader.reader = reader }
+        self.reader = reader
+        self.policy = policy
+        self.preSliced = preSliced
+    }
+
+    func load(_ block: WeightBlock) throws -> LoadedBlock {
+        let weights: LoadedBlock.Weights
+        var matrices: [Linear]
+        switch block {
+        case .attention(let l):
+            let b = try loader.attentionBlock(l)
+            weights = .attention(b)
+            matrices = b.weights.matrices
+        case .ffn(let l):
+            let b = try loader.ffnBlock(l)
+            weights = .ffn(b)
+            matrices = b.weights.matrices
+        case .head:
+            guard let head = try loader.lmHead() else { throw ModelError.invalidRequest("this node's slice has no lm_head") }
+            weights = .head(lmHead: head, norm: try loader.finalNorm())
+            matrices = [head]
+        }
+        var runs: [(UnsafeRawPointer, Int)] = []
+        if policy.prefetch == .mmap {
+            runs = matrices.flatMap(\.mappedRuns)
+            for (p, n) in runs { MappingAdvice.populate(p, n) }
+        }
+        var ranges: [(SafetensorsFile, Range<Int>)] = []
+        if policy.dropPageCache {
+            let checkpoint = loader.checkpoint
+            for r in loader.takeRequirements() {
+                let name = preSliced ? r.storageName : r.name
+                ranges.append((try checkpoint.file(of: name), try checkpoint.info(name).range))
+            }
+        }
+        matrices = []
+        return LoadedBlock(weights: weights, mappedRuns: runs, fileRanges: ranges)
+    }
+
+    /// Gives a dropped block's pages back (its owned buffers go with the last reference).
+    func release(_ block: LoadedBlock) {
+        for (p, n) in block.mappedRuns { MappingAdvice.release(p, n) }
+        for (file, range) in block.fileRanges { reader.dropCache(file, range: range) }
+    }
+}
+
+/// What the engine and the loader thread share, all under one lock.
+final class StreamWindow: @unchecked Sendable {
+    // Sendable: every stored property is read and written with `condition` locked.
+    enum Slot {
+        case loading
+        case ready(LoadedBlock)
+        case failed(any Error)
+    }
+
+    let condition = NSCondition()
+    let blocks: [WeightBlock]
+    let window: Int
+    /// The block the engine is on: the window is blocks cursor ..< cursor + window (wrapping).
+    var cursor = 0
+    var slots: [Int: Slot] = [:]
+    var stopping = false
+    var exited = false
+    var loadCount = 0
+    /// The most blocks loaded or loading at once (the window's bound, checked by tests).
+    var peakSlots = 0
+    var waitNanoseconds: UInt64 = 0
+    var loadNanoseconds: UInt64 = 0
+
+    init(blocks: [WeightBlock], window: Int) {
+        self.blocks = blocks
+        self.window = min(window, blocks.count)
+    }
+
+    func inWindow(_ i: Int) -> Bool { (i - cursor + blocks.count) % blocks.count < window }
+
+    /// The first block of the window without a slot, in the order the engine will want them.
+    func nextToLoad() -> Int? {
+        for d in 0 ..< window {
+            let i = (cursor + d) % blocks.count
+            if slots[i] == nil { return i }
+        }
+        return nil
+    }
+}
+
+/// TPI-LLM's sliding-window memory scheduler: at most W blocks (attention or FFN halves of
+/// layers, and the output head) of the slice are resident. A loader thread reads the window's
+/// blocks ahead of the engine; when the engine moves to block i, blocks behind it are released
+/// and the loader brings in block i + W - 1 while i computes. The embedding table is never held:
+/// its rows are read through the mapping and unmapped after the step.
+///
+/// The engine calls this provider from one thread; blocks cross from the loader thread through
+/// `StreamWindow` under its lock.
+public final class StreamingWeights: WeightProvider, @unchecked Sendable {
+    // Sendable: the engine's calls come from one thread at a time; shared state is in `state`.
+    public let config: ModelConfig
+    public let slice: ShardSlice
+    public let plan: BlockPlan
+    public let window: Int
+    public let policy: WeightPolicy
+    private let checkpoint: Checkpoint
+    private let source: BlockSource
+    private let state: StreamWindow
+    private let embedTable: Linear?
+    private var embeddingTouched = false
+
+    public init(checkpoint: Checkpoint, slice: ShardSlice, preSliced: Bool = false, plan: BlockPlan, window: Int, policy: WeightPolicy) throws {
+        guard window >= 1 else { throw ModelError.invalidRequest("--memory-window must be at least 1, got \(window)") }
+        config = checkpoint.config
+        self.slice = slice
+        self.plan = plan
+        self.policy = policy
+        self.checkpoint = checkpoint
+        let reader = try TensorReader(checkpoint: checkpoint)
+        source = try BlockSource(checkpoint: checkpoint, slice: slice, preSliced: preSliced, policy: policy, reader: reader)
+        if slice.embeds {
+            // A view into the mapping: rows are paged in by lookups and unmapped after the step.
+            let viewer = try WeightLoader(checkpoint: checkpoint, slice: slice, preSliced: preSliced)
+            viewer.recordsRequirements = false
+            let table = try viewer.embedding()
+            if let q = policy.quantization, let want = q.target(for: .embedding), want != table.type {
+                throw ModelError.invalidRequest(
+                    "--quantize-embeddings with streamed weights needs a checkpoint whose embedding table is already \(want.name) "
+                        + "(shoal-coordinator quantize --quantize-embeddings): quantizing it at load would hold the whole table")
+            }
+            embedTable = table
+        } else {
+            embedTable = nil
+        }
+        if policy.dropPageCache { reader.dropCache(checkpoint) }
+        state = StreamWindow(blocks: plan.blocks, window: window)
+        self.window = state.window
+        guard !plan.blocks.isEmpty else { return }
+        let (state, source) = (self.state, self.source)
+        let thread = Thread { StreamingWeights.loaderLoop(state: state, source: source) }
+        thread.name = "shoal-weight-loader"
+        thread.start()
+    }
+
+    deinit {
+        state.condition.lock()
+        state.stopping = true
+        state.condition.broadcast()
+        while !state.exited, !plan.blocks.isEmpty { state.condition.wait() }
+        let remaining = state.slots.values
+        state.slots = [:]
+        state.condition.unlock()
+        for case .ready(let b) in remaining { source.release(b) }
+        releaseEmbeddingRows()
+    }
+
+    /// Loads whatever the window lacks, nearest first, until the provider goes away.
+    private static func loaderLoop(state: StreamWindow, source: BlockSource) {
+        state.condition.lock()
+        while !state.stopping {
+            guard let next = state.nextToLoad() else {
+                state.condition.wait()
+                continue
+            }
+            state.slots[next] = .loading
+            state.peakSlots = max(state.peakSlots, state.slots.count)
+            state.condition.unlock()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let slot: StreamWindow.Slot
+            do { slot = .ready(try source.load(state.blocks[next])) } catch { slot = .failed(error) }
+            let elapsed = DispatchTime.now().uptimeNanoseconds - t0
+            state.condition.lock()
+            state.loadCount += 1
+            state.loadNanoseconds += elapsed
+            if !state.stopping, state.inWindow(next) {
+                state.slots[next] = slot
+            } else {
+                // The engine jumped past it while it loaded.
+                state.slots[next] = nil
+                if case .ready(let b) = slot { source.release(b) }
+            }
+            state.condition.broadcast()
+        }
+        state.exited = true
+        state.condition.broadcast()
+        state.condition.unlock()
+    }
+
+    /// Moves the window to block `i` and waits for it.
+    private func acquire(_ block: WeightBlock) throws -> LoadedBlock.Weights {
+        guard let i = plan.index(of: block) else {
+            throw ModelError.invalidRequest("\(block) is not in this node's slice (layers \(slice.layers))")
+        }
+        releaseEmbeddingRows()
+        var evicted: [LoadedBlock] = []
+        let result: Result<LoadedBlock, any Error>
+        state.condition.lock()
+        if state.cursor != i {
+            state.cursor = i
+            for (k, slot) in state.slots where !state.inWindow(k) {
+                switch slot {
+                case .ready(let b):
+                    evicted.append(b)
+                    state.slots[k] = nil
+                case .failed:
+                    state.slots[k] = nil
+                case .loading:
+                    break  // the loader drops it when done
+                }
+            }
+            state.condition.broadcast()
+        }
+        var waitedFrom: UInt64?
+        while true {
+            if case .ready(let b)? = state.slots[i] {
+                result = .success(b)
+                break
+            }
+            if case .failed(let e)? = state.slots[i] {
+                state.slots[i] = nil
+                result = .failure(e)
+                break
+            }
+            if waitedFrom == nil { waitedFrom = DispatchTime.now().uptimeNanoseconds }
+            state.condition.wait()
+        }
+        if let w = waitedFrom { state.waitNanoseconds += DispatchTime.now().uptimeNanoseconds - w }
+        state.condition.unlock()
+        for b in evicted { source.release(b) }
+        evicted = []
+        return try result.get().weights
+    }
+
+    private func releaseEmbeddingRows() {
+        guard embeddingTouched, let t = embedTable else { return }
+        embeddingTouched = false
+        for (p, n) in t.mappedRuns { MappingAdvice.release(p, n) }
+    }
+
+    public func attentionBlock(_ layer: Int) throws -> AttentionBlock {
+        guard case .attention(let b) = try acquire(.attention(layer)) else { preconditionFailure("block kinds are fixed by the plan") }
+        return b
+    }
+
+    public func ffnBlock(_ layer: Int) throws -> FFNBlock {
+        guard case .ffn(let b) = try acquire(.ffn(layer)) else { preconditionFailure("block kinds are fixed by the plan") }
+        return b
+    }
+
+    public func embedding() throws -> Linear? {
+        embeddingTouched = embedTable != nil
+        return embedTable
+    }
+
+    public func finalNorm() throws -> FloatBuffer? {
+        guard slice.logitRows != nil else { return nil }
+        guard case .head(_, let norm) = try acquire(.head) else { preconditionFailure("block kinds are fixed by the plan") }
+        return norm
+    }
+
+    public func lmHead() throws -> Linear? {
+        guard slice.logitRows != nil else { return nil }
+        guard case .head(let head, _) = try acquire(.head) else { preconditionFailure("block kinds are fixed by the plan") }
+        return head
+    }
+
+    public var residentBytes: Int { plan.peakBytes(window: window) }
+
+    /// Loader and engine counters since the provider started.
+    public struct Stats: Sendable {
+        public var blocksLoaded: Int
+        /// The most blocks held (or being loaded) at once.
+        public var maxResidentBlocks: Int
+        /// Time the engine waited for blocks (I/O not hidden behind compute).
+        public var engineWaitSeconds: Double
+        /// Time the loader spent reading (and converting) blocks.
+        public var loadSeconds: Double
+    }
+
+    public var stats: Stats {
+        state.condition.lock()
+        defer { state.condition.unlock() }
+        return Stats(blocksLoaded: state.loadCount, maxResidentBlocks: state.peakSlots, engineWaitSeconds: Double(state.waitNanoseconds) / 1e9,
+                     loadSeconds: Double(state.loadNanoseconds) / 1e9)
+    }
+}

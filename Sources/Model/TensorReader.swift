@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// Positional reads (pread) of tensor parts from a checkpoint's files into owned buffers.
+///
+/// Streamed blocks and converted weights are read this way rather than through the mapping: a
+/// page touched through an mmap stays in the process's RSS until it is unmapped, while a read
+/// copies into memory the block owns and frees when it is dropped.
+///
+/// `@unchecked Sendable`: the descriptors are opened in init and never change; pread takes an
+/// explicit offset, so concurrent reads on one descriptor do not interfere.
+public final class TensorReader: @unchecked Sendable {
+    private let descriptors: [String: Int32]
+
+    public init(checkpoint: Checkpoint) throws {
+        var fds: [String: Int32] = [:]
+        for file in checkpoint.files {
+            let fd = open(file.url.path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                let reason = String(cString: strerror(errno))
+                fds.values.forEach { close($0) }
+                throw ModelError.io(file: file.url.path, reason: reason)
+            }
+            fds[file.url.path] = fd
+        }
+        descriptors = fds
+    }
+
+    deinit { descriptors.values.forEach { close($0) } }
+
+    private func descriptor(_ file: SafetensorsFile) throws -> Int32 {
+        guard let fd = descriptors[file.url.path] else {
+            throw ModelError.io(file: file.url.path, reason: "not a file of the checkpoint this reader opened")
+        }
+        return fd
+    }
+
+    /// Reads `count` bytes at `offset` of `file` into `destination`.
+    public func read(_ file: SafetensorsFile, offset: Int, count: Int, into destination: UnsafeMutableRawPointer) throws {
+        let fd = try descriptor(file)
+        var done = 0
+        while done < count {
+            // Linux transfers at most 0x7ffff000 bytes per call.
+            let n = pread(fd, destination + done, min(count - done, 1 << 30), off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ModelError.io(file: file.url.path, reason: "read of \(count) bytes at \(offset) failed: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 {
+                throw ModelError.io(file: file.url.path, reason: "file ends before byte \(offset + count) (truncated?)")
+            }
+            done += n
+        }
+    }
+
+    /// Reads `rows` runs of `runBytes` bytes, `stride` bytes apart in the file starting at
+    /// `offset`, packed one after another into `destination`: a column slice of a matrix.
+    public func readRows(_ file: SafetensorsFile, offset: Int, stride: Int, rows: Int, runBytes: Int,
+                         into destination: UnsafeMutableRawPointer) throws {
+        if stride == runBytes {
+            try read(file, offset: offset, count: rows * runBytes, into: destination)
+            return
+        }
+        for r in 0 ..< rows {
+            try read(file, offset: offset + r * stride, count: runBytes, into: destination + r * runBytes)
+        }
+    }
+
+    /// Drops the file's cached pages in `range` (clean pages no process maps), so that the next
+    /// read of them comes from the disk: cold-cache measurements, and streaming on a device
+    /// whose page cache cannot hold the model either.
+    public func dropCache(_ file: SafetensorsFile, range: Range<Int>? = nil) {
+        guard let fd = descriptors[file.url.path] else { return }
+        let r = range ?? 0 ..< 0  // length 0: to the end of the file
+        _ = posix_fadvise(fd, off_t(r.lowerBound), off_t(r.count), POSIX_FADV_DONTNEED)
+    }
+
+    /// Drops every file's cached pages.
+    public func dropCache(_ checkpoint: Checkpoint) {
+        for file in checkpoint.files { dropCache(file) }
+    }
+}
+
+/// Page-granular advice on parts of a read-only file mapping.
+enum MappingAdvice {
+    static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+    /// Linux 5.14+: fault the pages in (reading them from disk if needed) without touching them.
+    static let populateRead: Int32 = 22
+
+    /// Page-aligned span covering [start, start + count).
+    private static func span(_ start: UnsafeRawPointer, _ count: Int) -> (UnsafeMutableRawPointer, Int) {
+        let begin = Int(bitPattern: start) / pageSize * pageSize
+        let end = (Int(bitPattern: start) + count + pageSize - 1) / pageSize * pageSize
+        return (UnsafeMutableRawPointer(bitPattern: begin)!, end - begin)
+    }
+
+    /// Maps the pages now, on the calling thread (the loader), so the engine finds them present.
+    static func populate(_ start: UnsafeRawPointer, _ count: Int) {
+        guard count > 0 else { return }
+        let (p, n) = span(start, count)
+        if madvise(p, n, populateRead) == 0 { return }
+        // Older kernels: touch one byte per page.
+        var sink: UInt8 = 0
+        var offset = 0
+        while offset < n {
+            sink &+= UnsafeRawPointer(p).load(fromByteOffset: offset, as: UInt8.self)
+            offset += pageSize
+        }
+        withExtendedLifetime(sink) {}
+    }
+
+    /// Unmaps the pages from this process (they stay in the page cache): RSS falls.
+    static func release(_ start: UnsafeRawPointer, _ count: Int) {
+        guard count > 0 else { return }
+        let (p, n) = span(start, count)
+        _ = madvise(p, n, MADV_DONTNEED)
+    }
+}
