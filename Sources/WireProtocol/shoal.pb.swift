@@ -786,49 +786,118 @@ public nonisolated struct Shoal_V1_ShardSpec: @unchecked Sendable {
 }
 
 /// Coordinator -> worker: load (or switch to) a shard. Answered by ShardStatus.
-public nonisolated struct Shoal_V1_LoadShard: Sendable {
+public nonisolated struct Shoal_V1_LoadShard: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// path on the worker's disk
-  public var modelPath: String = String()
+  public var modelPath: String {
+    get {_storage._modelPath}
+    set {_uniqueStorage()._modelPath = newValue}
+  }
 
   /// Fingerprint of the checkpoint (config + tensor index) the plan was made for; a worker whose
   /// files differ reports an error instead of computing garbage.
-  public var modelIdentity: String = String()
+  public var modelIdentity: String {
+    get {_storage._modelIdentity}
+    set {_uniqueStorage()._modelIdentity = newValue}
+  }
 
   public var shard: Shoal_V1_ShardSpec {
-    get {_shard ?? Shoal_V1_ShardSpec()}
-    set {_shard = newValue}
+    get {_storage._shard ?? Shoal_V1_ShardSpec()}
+    set {_uniqueStorage()._shard = newValue}
   }
   /// Returns true if `shard` has been explicitly set.
-  public var hasShard: Bool {self._shard != nil}
+  public var hasShard: Bool {_storage._shard != nil}
   /// Clears the value of `shard`. Subsequent reads from it will return its default value.
-  public mutating func clearShard() {self._shard = nil}
+  public mutating func clearShard() {_uniqueStorage()._shard = nil}
 
   /// inbox address of every rank of this stage, by rank
-  public var peerInboxes: [String] = []
+  public var peerInboxes: [String] {
+    get {_storage._peerInboxes}
+    set {_uniqueStorage()._peerInboxes = newValue}
+  }
 
   /// inbox addresses of the next stage, by rank; empty on the last
-  public var nextStageInboxes: [String] = []
+  public var nextStageInboxes: [String] {
+    get {_storage._nextStageInboxes}
+    set {_uniqueStorage()._nextStageInboxes = newValue}
+  }
 
   /// encoding of all-reduce partials on the wire
-  public var syncDtype: Shoal_V1_DType = .unspecified
+  public var syncDtype: Shoal_V1_DType {
+    get {_storage._syncDtype}
+    set {_uniqueStorage()._syncDtype = newValue}
+  }
 
-  public var allReduce: Shoal_V1_AllReduceAlgorithm = .unspecified
+  public var allReduce: Shoal_V1_AllReduceAlgorithm {
+    get {_storage._allReduce}
+    set {_uniqueStorage()._allReduce = newValue}
+  }
 
   /// the coordinator's config.json, for a worker that must cache a slice
-  public var configJson: Data = Data()
+  public var configJson: Data {
+    get {_storage._configJson}
+    set {_uniqueStorage()._configJson = newValue}
+  }
 
   /// and its generation_config.json (may be empty)
-  public var generationConfigJson: Data = Data()
+  public var generationConfigJson: Data {
+    get {_storage._generationConfigJson}
+    set {_uniqueStorage()._generationConfigJson = newValue}
+  }
+
+  /// precision and residency of the weights; unset: as stored, all resident
+  public var weights: Shoal_V1_WeightPolicy {
+    get {_storage._weights ?? Shoal_V1_WeightPolicy()}
+    set {_uniqueStorage()._weights = newValue}
+  }
+  /// Returns true if `weights` has been explicitly set.
+  public var hasWeights: Bool {_storage._weights != nil}
+  /// Clears the value of `weights`. Subsequent reads from it will return its default value.
+  public mutating func clearWeights() {_uniqueStorage()._weights = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _shard: Shoal_V1_ShardSpec? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// How a worker holds its slice's weights (docs/QUANTIZED_FORMAT.md; TPI-LLM's sliding window).
+public nonisolated struct Shoal_V1_WeightPolicy: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// DTYPE_Q8_0 / DTYPE_Q4_0: re-encode matrices at load; unspecified: as stored
+  public var quantize: Shoal_V1_DType = .unspecified
+
+  /// also the embedding table (and a tied lm_head)
+  public var quantizeEmbeddings: Bool = false
+
+  /// leave an untied lm_head in its stored precision
+  public var keepLmHead: Bool = false
+
+  /// W > 0: at most W blocks (half layers, lm_head) resident
+  public var memoryWindow: UInt32 = 0
+
+  /// > 0: bytes for weight blocks + KV cache; W chosen to fit
+  public var memoryBudget: UInt64 = 0
+
+  /// KV capacity the budget must leave room for (0: the model's context)
+  public var contextTokens: UInt32 = 0
+
+  /// stream through the mapping (madvise) rather than pread
+  public var prefetchMmap: Bool = false
+
+  /// drop streamed blocks' file pages after use (cold reads every step)
+  public var dropPageCache: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// Worker -> coordinator: outcome of LoadShard.
@@ -2100,7 +2169,140 @@ nonisolated extension Shoal_V1_ShardSpec: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Shoal_V1_LoadShard: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoadShard"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_path\0\u{3}model_identity\0\u{1}shard\0\u{3}peer_inboxes\0\u{3}next_stage_inboxes\0\u{3}sync_dtype\0\u{3}all_reduce\0\u{3}config_json\0\u{3}generation_config_json\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_path\0\u{3}model_identity\0\u{1}shard\0\u{3}peer_inboxes\0\u{3}next_stage_inboxes\0\u{3}sync_dtype\0\u{3}all_reduce\0\u{3}config_json\0\u{3}generation_config_json\0\u{1}weights\0")
+
+  fileprivate class _StorageClass {
+    var _modelPath: String = String()
+    var _modelIdentity: String = String()
+    var _shard: Shoal_V1_ShardSpec? = nil
+    var _peerInboxes: [String] = []
+    var _nextStageInboxes: [String] = []
+    var _syncDtype: Shoal_V1_DType = .unspecified
+    var _allReduce: Shoal_V1_AllReduceAlgorithm = .unspecified
+    var _configJson: Data = Data()
+    var _generationConfigJson: Data = Data()
+    var _weights: Shoal_V1_WeightPolicy? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _modelPath = source._modelPath
+      _modelIdentity = source._modelIdentity
+      _shard = source._shard
+      _peerInboxes = source._peerInboxes
+      _nextStageInboxes = source._nextStageInboxes
+      _syncDtype = source._syncDtype
+      _allReduce = source._allReduce
+      _configJson = source._configJson
+      _generationConfigJson = source._generationConfigJson
+      _weights = source._weights
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._modelPath) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._modelIdentity) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._shard) }()
+        case 4: try { try decoder.decodeRepeatedStringField(value: &_storage._peerInboxes) }()
+        case 5: try { try decoder.decodeRepeatedStringField(value: &_storage._nextStageInboxes) }()
+        case 6: try { try decoder.decodeSingularEnumField(value: &_storage._syncDtype) }()
+        case 7: try { try decoder.decodeSingularEnumField(value: &_storage._allReduce) }()
+        case 8: try { try decoder.decodeSingularBytesField(value: &_storage._configJson) }()
+        case 9: try { try decoder.decodeSingularBytesField(value: &_storage._generationConfigJson) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._weights) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._modelPath.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._modelPath, fieldNumber: 1)
+      }
+      if !_storage._modelIdentity.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._modelIdentity, fieldNumber: 2)
+      }
+      try { if let v = _storage._shard {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if !_storage._peerInboxes.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._peerInboxes, fieldNumber: 4)
+      }
+      if !_storage._nextStageInboxes.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._nextStageInboxes, fieldNumber: 5)
+      }
+      if _storage._syncDtype != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._syncDtype, fieldNumber: 6)
+      }
+      if _storage._allReduce != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._allReduce, fieldNumber: 7)
+      }
+      if !_storage._configJson.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._configJson, fieldNumber: 8)
+      }
+      if !_storage._generationConfigJson.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._generationConfigJson, fieldNumber: 9)
+      }
+      try { if let v = _storage._weights {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Shoal_V1_LoadShard, rhs: Shoal_V1_LoadShard) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._modelPath != rhs_storage._modelPath {return false}
+        if _storage._modelIdentity != rhs_storage._modelIdentity {return false}
+        if _storage._shard != rhs_storage._shard {return false}
+        if _storage._peerInboxes != rhs_storage._peerInboxes {return false}
+        if _storage._nextStageInboxes != rhs_storage._nextStageInboxes {return false}
+        if _storage._syncDtype != rhs_storage._syncDtype {return false}
+        if _storage._allReduce != rhs_storage._allReduce {return false}
+        if _storage._configJson != rhs_storage._configJson {return false}
+        if _storage._generationConfigJson != rhs_storage._generationConfigJson {return false}
+        if _storage._weights != rhs_storage._weights {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shoal_V1_WeightPolicy: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WeightPolicy"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}quantize\0\u{3}quantize_embeddings\0\u{3}keep_lm_head\0\u{3}memory_window\0\u{3}memory_budget\0\u{3}context_tokens\0\u{3}prefetch_mmap\0\u{3}drop_page_cache\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2108,65 +2310,56 @@ nonisolated extension Shoal_V1_LoadShard: SwiftProtobuf.Message, SwiftProtobuf._
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.modelPath) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.modelIdentity) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._shard) }()
-      case 4: try { try decoder.decodeRepeatedStringField(value: &self.peerInboxes) }()
-      case 5: try { try decoder.decodeRepeatedStringField(value: &self.nextStageInboxes) }()
-      case 6: try { try decoder.decodeSingularEnumField(value: &self.syncDtype) }()
-      case 7: try { try decoder.decodeSingularEnumField(value: &self.allReduce) }()
-      case 8: try { try decoder.decodeSingularBytesField(value: &self.configJson) }()
-      case 9: try { try decoder.decodeSingularBytesField(value: &self.generationConfigJson) }()
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.quantize) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.quantizeEmbeddings) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.keepLmHead) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.memoryWindow) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.memoryBudget) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.contextTokens) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.prefetchMmap) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.dropPageCache) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.modelPath.isEmpty {
-      try visitor.visitSingularStringField(value: self.modelPath, fieldNumber: 1)
+    if self.quantize != .unspecified {
+      try visitor.visitSingularEnumField(value: self.quantize, fieldNumber: 1)
     }
-    if !self.modelIdentity.isEmpty {
-      try visitor.visitSingularStringField(value: self.modelIdentity, fieldNumber: 2)
+    if self.quantizeEmbeddings != false {
+      try visitor.visitSingularBoolField(value: self.quantizeEmbeddings, fieldNumber: 2)
     }
-    try { if let v = self._shard {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    if !self.peerInboxes.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.peerInboxes, fieldNumber: 4)
+    if self.keepLmHead != false {
+      try visitor.visitSingularBoolField(value: self.keepLmHead, fieldNumber: 3)
     }
-    if !self.nextStageInboxes.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.nextStageInboxes, fieldNumber: 5)
+    if self.memoryWindow != 0 {
+      try visitor.visitSingularUInt32Field(value: self.memoryWindow, fieldNumber: 4)
     }
-    if self.syncDtype != .unspecified {
-      try visitor.visitSingularEnumField(value: self.syncDtype, fieldNumber: 6)
+    if self.memoryBudget != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memoryBudget, fieldNumber: 5)
     }
-    if self.allReduce != .unspecified {
-      try visitor.visitSingularEnumField(value: self.allReduce, fieldNumber: 7)
+    if self.contextTokens != 0 {
+      try visitor.visitSingularUInt32Field(value: self.contextTokens, fieldNumber: 6)
     }
-    if !self.configJson.isEmpty {
-      try visitor.visitSingularBytesField(value: self.configJson, fieldNumber: 8)
+    if self.prefetchMmap != false {
+      try visitor.visitSingularBoolField(value: self.prefetchMmap, fieldNumber: 7)
     }
-    if !self.generationConfigJson.isEmpty {
-      try visitor.visitSingularBytesField(value: self.generationConfigJson, fieldNumber: 9)
+    if self.dropPageCache != false {
+      try visitor.visitSingularBoolField(value: self.dropPageCache, fieldNumber: 8)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Shoal_V1_LoadShard, rhs: Shoal_V1_LoadShard) -> Bool {
-    if lhs.modelPath != rhs.modelPath {return false}
-    if lhs.modelIdentity != rhs.modelIdentity {return false}
-    if lhs._shard != rhs._shard {return false}
-    if lhs.peerInboxes != rhs.peerInboxes {return false}
-    if lhs.nextStageInboxes != rhs.nextStageInboxes {return false}
-    if lhs.syncDtype != rhs.syncDtype {return false}
-    if lhs.allReduce != rhs.allReduce {return false}
-    if lhs.configJson != rhs.configJson {return false}
-    if lhs.generationConfigJson != rhs.generationConfigJson {return false}
+  public static func ==(lhs: Shoal_V1_WeightPolicy, rhs: Shoal_V1_WeightPolicy) -> Bool {
+    if lhs.quantize != rhs.quantize {return false}
+    if lhs.quantizeEmbeddings != rhs.quantizeEmbeddings {return false}
+    if lhs.keepLmHead != rhs.keepLmHead {return false}
+    if lhs.memoryWindow != rhs.memoryWindow {return false}
+    if lhs.memoryBudget != rhs.memoryBudget {return false}
+    if lhs.contextTokens != rhs.contextTokens {return false}
+    if lhs.prefetchMmap != rhs.prefetchMmap {return false}
+    if lhs.dropPageCache != rhs.dropPageCache {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
