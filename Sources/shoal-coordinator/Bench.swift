@@ -44,6 +44,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Sequences in flight (pipeline micro-batches).") var sequences: Int = 1
     @Option(help: "Cluster token (default: $SHOAL_TOKEN).") var token: String?
     @Option(help: "Write results to FILE.csv or FILE.json.") var out: String?
+    @OptionGroup var weights: WeightFlags
 
     func run() throws {
         var addresses = workers?.split(separator: ",").map(String.init) ?? []
@@ -62,9 +63,10 @@ struct Bench: ParsableCommand {
             allReduce: try parseList(allreduce, "allreduce") { AllReduceAlgorithm(rawValue: $0) },
             sync: try parseList(sync, "sync") { SyncDType(rawValue: $0) })
         guard !plans.isEmpty else { throw ValidationError("no plan fits: check --nodes, --tp and --pp") }
-        let experiment = LatencyExperiment(
+        var experiment = LatencyExperiment(
             checkpoint: checkpoint, workers: addresses, token: token ?? ProcessInfo.processInfo.environment["SHOAL_TOKEN"] ?? fileToken ?? "",
             promptLength: promptLen, generate: gen, repeats: `repeat`, sequences: sequences, logger: coordinatorLogger())
+        experiment.weights = try weights.policy()
         let transport = try ZMQTransport()
         var rows: [LatencyExperiment.Row] = []
         print(LatencyExperiment.Row.csvColumns.joined(separator: ","))

@@ -13,6 +13,7 @@ struct BenchLocal: ParsableCommand {
     @Option(help: "Tokens decoded per repeat.") var gen: Int = 16
     @Option(help: "Repeats (best is reported).") var `repeat`: Int = 3
     @Flag(help: "Print the rows as JSON lines too.") var json = false
+    @OptionGroup var weights: WeightFlags
 
     func run() throws {
         let counts = try threads.split(separator: ",").map { s -> Int in
@@ -20,7 +21,7 @@ struct BenchLocal: ParsableCommand {
             return n
         }
         let bench = NodeBenchmark(directory: URL(fileURLWithPath: model), threads: counts, promptLength: promptLen,
-                                  decodeTokens: gen, repeats: `repeat`)
+                                  decodeTokens: gen, repeats: `repeat`, weights: try weights.policy())
         let rows = try bench.run { print($0) }
         if json {
             let enc = JSONEncoder()

@@ -11,6 +11,7 @@ struct Generate: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var cluster: ClusterFlags
+    @OptionGroup var weights: WeightFlags
     @Option(help: "The prompt text.") var prompt: String
     @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.") var maxTokens: Int = 64
     @OptionGroup var sampling: SamplingOptions
@@ -21,17 +22,20 @@ struct Generate: ParsableCommand {
     func run() throws {
         let job = TextGeneration(prompt: prompt, maxTokens: maxTokens, sampling: sampling.parameters, json: json,
                                  dumpLogits: dumpLogits.map { URL(fileURLWithPath: $0) })
+        // KV room a memory budget must leave: a token is at least one byte of the prompt, plus BOS.
+        let context = prompt.utf8.count + 2 + maxTokens
         if let spec = try cluster.spec() {
             let checkpoint = try Checkpoint(directory: model.directory)
             checkpoint.config.notes.forEach(printNote)
             let tokenizer = try Tokenizer(directory: model.directory)
             let backend = try Cluster(spec: spec, checkpoint: checkpoint, transport: try ZMQTransport(),
-                                      options: ClusterOptions(), logger: coordinatorLogger())
+                                      options: ClusterOptions(weights: try weights.policy(), contextTokens: context),
+                                      logger: coordinatorLogger())
             defer { backend.shutdown() }
             try job.run(backend: backend, tokenizer: tokenizer, threads: model.threads, backendName: backend.plan.summary)
         } else {
             var progress = TerminalProgress("loading \(model.directory.lastPathComponent)")
-            let loaded = try LoadedModel(directory: model.directory, threads: model.threads)
+            let loaded = try LoadedModel(directory: model.directory, threads: model.threads, weights: try weights.policy(), context: context)
             loaded.config.notes.forEach(printNote)
             loaded.prefault { progress.update($0, $1) }
             try job.run(backend: loaded.makeBackend(), tokenizer: loaded.tokenizer, threads: model.threads, backendName: "local")
