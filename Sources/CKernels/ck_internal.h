@@ -104,6 +104,7 @@ static inline __attribute__((always_inline)) void ck_prefetch_range(const uint8_
 typedef struct {
     int8_t *q; // [cols]
     float *d;  // [cols / 32]
+    void *aux; // per-ISA layout derived from q and d for one weight dtype (xq_aux_prepare)
 } ck_xq;
 
 // ---------------------------------------------------------------------------------------------
@@ -122,6 +123,9 @@ typedef struct {
                          const ck_xq *xq, float *y, int accumulate);
     /// Fills xq for cols (multiple of 32) values of x.
     void (*quantize_x)(const float *x, int cols, ck_xq *xq);
+    /// Optional (NULL when unused): bytes of, and builder for, xq->aux for weights of dtype t.
+    size_t (*xq_aux_bytes)(ck_dtype t, int cols);
+    void (*xq_aux_prepare)(ck_dtype t, int cols, const ck_xq *xq, void *aux);
 
     /// GEMM micro-kernel: tile[t * gemm_nr + r] = dot(x[t][0:kc], w[r][0:kc]) for t < gemm_mr,
     /// r < gemm_nr. Rows are given by pointers so edges can repeat a valid row.

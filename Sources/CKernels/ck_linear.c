@@ -67,13 +67,18 @@ static void ck_mv_task(void *ctx, int task, int ntasks) {
     }
 }
 
+static int ck_is_block(ck_dtype t) { return t == CK_Q8_0 || t == CK_Q4_0; }
+
 static void ck_linear_matvec(ck_pool *pool, const ck_kernels *k, const ck_linear *ops, int nops) {
-    // Scratch layout: prefix[nops + 1], xq[nops], then the quantized activations.
+    // Scratch layout: prefix[nops + 1], xq[nops], then quantized activations and their per-ISA
+    // aux tables.
     size_t head = (sizeof(uint64_t) * (size_t)(nops + 1) + sizeof(ck_xq) * (size_t)nops + 63) / 64 * 64;
     size_t need = head;
-    for (int i = 0; i < nops; i++)
-        if (ops[i].wtype == CK_Q8_0 || ops[i].wtype == CK_Q4_0)
-            need += ((size_t)ops[i].cols + 63) / 64 * 64 + ((size_t)ops[i].cols / CK_QK * 4 + 63) / 64 * 64;
+    for (int i = 0; i < nops; i++) {
+        if (!ck_is_block(ops[i].wtype)) continue;
+        need += ((size_t)ops[i].cols + 63) / 64 * 64 + ((size_t)ops[i].cols / CK_QK * 4 + 63) / 64 * 64;
+        if (k->xq_aux_bytes) need += (k->xq_aux_bytes(ops[i].wtype, ops[i].cols) + 63) / 64 * 64;
+    }
     uint8_t *mem = ck_scratch(CK_SCRATCH_XQ, need);
     uint64_t *prefix = (uint64_t *)mem;
     ck_xq *xq = (ck_xq *)(mem + sizeof(uint64_t) * (size_t)(nops + 1));
@@ -85,17 +90,35 @@ static void ck_linear_matvec(ck_pool *pool, const ck_kernels *k, const ck_linear
         prefix[i] = total;
         total += (uint64_t)ck_dtype_row_bytes(ops[i].wtype, (size_t)ops[i].cols) * (uint64_t)ops[i].rows;
         rows += ops[i].rows;
-        xq[i].q = NULL;
-        xq[i].d = NULL;
-        if (ops[i].wtype != CK_Q8_0 && ops[i].wtype != CK_Q4_0) continue;
-        for (int e = 0; e < i; e++) // q/k/v and gate/up share their input: quantize it once
-            if (xq[e].q && ops[e].x == ops[i].x && ops[e].cols == ops[i].cols) xq[i] = xq[e];
-        if (xq[i].q) continue;
-        xq[i].q = (int8_t *)free_at;
-        free_at += ((size_t)ops[i].cols + 63) / 64 * 64;
-        xq[i].d = (float *)free_at;
-        free_at += ((size_t)ops[i].cols / CK_QK * 4 + 63) / 64 * 64;
-        k->quantize_x(ops[i].x, ops[i].cols, &xq[i]);
+        xq[i] = (ck_xq){NULL, NULL, NULL};
+        if (!ck_is_block(ops[i].wtype)) continue;
+        // q/k/v and gate/up share their input: quantize it once, and build aux tables once per
+        // weight dtype.
+        int same_x = -1, same_all = -1;
+        for (int e = 0; e < i; e++) {
+            if (!ck_is_block(ops[e].wtype) || ops[e].x != ops[i].x || ops[e].cols != ops[i].cols) continue;
+            same_x = e;
+            if (ops[e].wtype == ops[i].wtype) same_all = e;
+        }
+        if (same_all >= 0) {
+            xq[i] = xq[same_all];
+            continue;
+        }
+        if (same_x >= 0) {
+            xq[i].q = xq[same_x].q;
+            xq[i].d = xq[same_x].d;
+        } else {
+            xq[i].q = (int8_t *)free_at;
+            free_at += ((size_t)ops[i].cols + 63) / 64 * 64;
+            xq[i].d = (float *)free_at;
+            free_at += ((size_t)ops[i].cols / CK_QK * 4 + 63) / 64 * 64;
+            k->quantize_x(ops[i].x, ops[i].cols, &xq[i]);
+        }
+        if (k->xq_aux_prepare) {
+            xq[i].aux = free_at;
+            free_at += (k->xq_aux_bytes(ops[i].wtype, ops[i].cols) + 63) / 64 * 64;
+            k->xq_aux_prepare(ops[i].wtype, ops[i].cols, &xq[i], xq[i].aux);
+        }
     }
     prefix[nops] = total;
     if (total == 0) return;
