@@ -201,13 +201,22 @@ CK_TGT static void ck_raw_prepare(ck_dtype t, int cols, const ck_xq *xq, void *m
             s = ck_dot512(vnni, ck_dot512(vnni, zero, _mm512_set1_epi8(8), a), _mm512_set1_epi8(8), _mm512_load_si512(xb + o));
         _mm512_store_si512(bias + o / 4, _mm512_sub_epi32(zero, s));
     }
-    for (size_t l = 0; l < pad / 4; l++) {
-        // A lane reaching into the next block only covers its scale bytes. Lanes past the row
-        // take the last block's scale (a finite number, unlike arbitrary bytes) times dx = 0.
-        size_t block = 4 * l < len ? 4 * l / (size_t)bs : (size_t)nb - 1;
-        dx[l] = 4 * l < len ? xq->d[block] : 0.0f;
-        size_t from = (l / 16) * 64; // byte offset of this lane's chunk
-        idx[l] = (int16_t)(((size_t)bs * block + 64 - from) / 2);
+    // A lane belongs to the block holding its first byte (one reaching into the next block only
+    // covers that block's scale bytes). Lanes past the row take the last block's scale, a finite
+    // number unlike arbitrary bytes, times dx = 0.
+    const float *d = xq->d;
+    const size_t lanes = pad / 4;
+    for (int b = 0; b < nb; b++) {
+        size_t start = (size_t)b * bs, l0 = (start + 3) / 4, l1 = (start + bs + 3) / 4;
+        for (size_t l = l0; l < l1; l++) {
+            dx[l] = d[b];
+            idx[l] = (int16_t)((start + 64 - (l / 16) * 64) / 2); // word in (previous, this) chunk
+        }
+    }
+    size_t last = (size_t)(nb - 1) * bs;
+    for (size_t l = (len + 3) / 4; l < lanes; l++) {
+        dx[l] = 0.0f;
+        idx[l] = (int16_t)(((last + 64 - (l / 16) * 64) / 2) & 63);
     }
     ck_raw *r = mem;
     r->xa = xa, r->xb = xb, r->bias = bias, r->dx = dx, r->idx = idx;
