@@ -70,5 +70,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport", "WireProtocol"], exclude: ["CInterop"]),
         .testTarget(name: "ClusterPlanTests", dependencies: ["ClusterPlan", "Model"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        // Cluster/, Scripts/ (compose file, netns cluster, launcher) exercised for real.
+        .testTarget(name: "OpsTests", dependencies: ["Runtime", .product(name: "Yams", package: "Yams")]),
     ]
 )
