@@ -16,6 +16,26 @@ public enum WeightBlock: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// A contiguous byte range of one checkpoint file.
+public struct FileSpan: Sendable {
+    public let file: SafetensorsFile
+    public let range: Range<Int>
+
+    /// The tensors' ranges, sorted and merged where they touch or nearly do (norms between
+    /// matrices), so readahead and cache dropping take a few calls per block.
+    static func merged(_ parts: [FileSpan], gap: Int = 64 << 10) -> [FileSpan] {
+        var out: [FileSpan] = []
+        for p in parts.sorted(by: { ($0.file.url.path, $0.range.lowerBound) < ($1.file.url.path, $1.range.lowerBound) }) {
+            if let last = out.last, last.file === p.file, p.range.lowerBound <= last.range.upperBound + gap {
+                out[out.count - 1] = FileSpan(file: p.file, range: last.range.lowerBound ..< max(last.range.upperBound, p.range.upperBound))
+            } else {
+                out.append(p)
+            }
+        }
+        return out
+    }
+}
+
 /// A slice's blocks in the order the engine runs them, with the bytes each holds in memory and
 /// reads from disk, measured by a loader pass that reads nothing. A window of W blocks is at its
 /// fullest on the W consecutive blocks (wrapping from lm_head to layer 0) with the largest sum.
@@ -23,6 +43,8 @@ public struct BlockPlan: Sendable {
     public let blocks: [WeightBlock]
     public let heldBytes: [Int]
     public let readBytes: [Int]
+    /// Where each block's tensors lie in the files (whole tensors, even when a slice reads part).
+    public let spans: [[FileSpan]]
     /// The embedding table's stored bytes (read a row at a time, never held).
     public let embeddingBytes: Int
 
@@ -32,12 +54,17 @@ public struct BlockPlan: Sendable {
         loader.quantization = quantization
         var blocks: [WeightBlock] = []
         var held: [Int] = [], read: [Int] = []
-        func measure(_ block: WeightBlock, _ load: () throws -> Void) rethrows {
+        var spans: [[FileSpan]] = []
+        func measure(_ block: WeightBlock, _ load: () throws -> Void) throws {
             let (h, r) = (loader.heldBytes, loader.readBytes)
             try load()
             blocks.append(block)
             held.append(loader.heldBytes - h)
             read.append(loader.readBytes - r)
+            spans.append(FileSpan.merged(try loader.takeRequirements().map { need in
+                let name = preSliced ? need.storageName : need.name
+                return FileSpan(file: try checkpoint.file(of: name), range: try checkpoint.info(name).range)
+            }))
         }
         for l in slice.layers {
             try measure(.attention(l)) { _ = try loader.attentionBlock(l) }
@@ -59,6 +86,7 @@ public struct BlockPlan: Sendable {
         self.blocks = blocks
         heldBytes = held
         readBytes = read
+        self.spans = spans
     }
 
     /// Index of a block in `blocks` (the engine's order).
@@ -123,7 +151,7 @@ public struct WeightPolicy: Sendable, Equatable {
     public enum Prefetch: String, Sendable, CaseIterable {
         /// pread into owned buffers, freed when the block is dropped.
         case read
-        /// Views into the mapping, populated by the loader (MADV_POPULATE_READ) and unmapped
+        /// Views into the mapping, paged in by the loader (readahead, then a read per page) and unmapped
         /// (MADV_DONTNEED) when the block is dropped. Converted matrices are still read.
         case mmap
     }

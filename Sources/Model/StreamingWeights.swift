@@ -15,7 +15,7 @@ struct LoadedBlock: @unchecked Sendable {
     /// mmap prefetch: runs of the mapping the block's views read, unmapped on release.
     var mappedRuns: [(UnsafeRawPointer, Int)]
     /// Drop-behind: file ranges whose cached pages go on release.
-    var fileRanges: [(SafetensorsFile, Range<Int>)]
+    var fileSpans: [FileSpan]
 }
 
 /// Loads blocks on the loader thread: the only user of its `WeightLoader`.
@@ -25,19 +25,25 @@ final class BlockSource: @unchecked Sendable {
     let loader: WeightLoader
     let reader: TensorReader
     let policy: WeightPolicy
-    let preSliced: Bool
+    let plan: BlockPlan
 
-    init(checkpoint: Checkpoint, slice: ShardSlice, preSliced: Bool, policy: WeightPolicy, reader: TensorReader) throws {
+    init(checkpoint: Checkpoint, slice: ShardSlice, preSliced: Bool, plan: BlockPlan, policy: WeightPolicy, reader: TensorReader) throws {
         loader = try WeightLoader(checkpoint: checkpoint, slice: slice, preSliced: preSliced)
         loader.quantization = policy.quantization
-        loader.recordsRequirements = policy.dropPageCache
+        loader.recordsRequirements = false
         if policy.prefetch == .read { loader.reader = reader }
         self.reader = reader
         self.policy = policy
-        self.preSliced = preSliced
+        self.plan = plan
     }
 
-    func load(_ block: WeightBlock) throws -> LoadedBlock {
+    func load(_ index: Int) throws -> LoadedBlock {
+        let block = plan.blocks[index]
+        if policy.prefetch == .read {
+            // Queue the whole block's reads at once: the disk streams at full depth, where
+            // tensor-by-tensor preads would wait on one readahead window at a time.
+            for s in plan.spans[index] { reader.willNeed(s.file, range: s.range) }
+        }
         let weights: LoadedBlock.Weights
         var matrices: [Linear]
         switch block {
@@ -59,22 +65,16 @@ final class BlockSource: @unchecked Sendable {
             runs = matrices.flatMap(\.mappedRuns)
             for (p, n) in runs { MappingAdvice.populate(p, n) }
         }
-        var ranges: [(SafetensorsFile, Range<Int>)] = []
-        if policy.dropPageCache {
-            let checkpoint = loader.checkpoint
-            for r in loader.takeRequirements() {
-                let name = preSliced ? r.storageName : r.name
-                ranges.append((try checkpoint.file(of: name), try checkpoint.info(name).range))
-            }
-        }
         matrices = []
-        return LoadedBlock(weights: weights, mappedRuns: runs, fileRanges: ranges)
+        // Drop-behind goes by merged spans: each fadvise call may drain the LRU lists of every
+        // CPU, so a call per tensor costs far more than the pages it drops.
+        return LoadedBlock(weights: weights, mappedRuns: runs, fileSpans: policy.dropPageCache ? plan.spans[index] : [])
     }
 
     /// Gives a dropped block's pages back (its owned buffers go with the last reference).
     func release(_ block: LoadedBlock) {
         for (p, n) in block.mappedRuns { MappingAdvice.release(p, n) }
-        for (file, range) in block.fileRanges { reader.dropCache(file, range: range) }
+        for s in block.fileSpans { reader.dropCache(s.file, range: s.range) }
     }
 }
 
@@ -93,6 +93,9 @@ final class StreamWindow: @unchecked Sendable {
     /// The block the engine is on: the window is blocks cursor ..< cursor + window (wrapping).
     var cursor = 0
     var slots: [Int: Slot] = [:]
+    /// Blocks the engine moved past, for the loader to release before it loads the next one
+    /// (unmapping and freeing cost milliseconds that stay off the engine's path).
+    var toRelease: [LoadedBlock] = []
     var stopping = false
     var exited = false
     var loadCount = 0
@@ -147,7 +150,7 @@ public final class StreamingWeights: WeightProvider, @unchecked Sendable {
         self.policy = policy
         self.checkpoint = checkpoint
         let reader = try TensorReader(checkpoint: checkpoint)
-        source = try BlockSource(checkpoint: checkpoint, slice: slice, preSliced: preSliced, policy: policy, reader: reader)
+        source = try BlockSource(checkpoint: checkpoint, slice: slice, preSliced: preSliced, plan: plan, policy: policy, reader: reader)
         if slice.embeds {
             // A view into the mapping: rows are paged in by lookups and unmapped after the step.
             let viewer = try WeightLoader(checkpoint: checkpoint, slice: slice, preSliced: preSliced)
@@ -178,9 +181,12 @@ public final class StreamingWeights: WeightProvider, @unchecked Sendable {
         state.condition.broadcast()
         while !state.exited, !plan.blocks.isEmpty { state.condition.wait() }
         let remaining = state.slots.values
+        let pending = state.toRelease
         state.slots = [:]
+        state.toRelease = []
         state.condition.unlock()
         for case .ready(let b) in remaining { source.release(b) }
+        for b in pending { source.release(b) }
         releaseEmbeddingRows()
     }
 
@@ -188,6 +194,14 @@ public final class StreamingWeights: WeightProvider, @unchecked Sendable {
     private static func loaderLoop(state: StreamWindow, source: BlockSource) {
         state.condition.lock()
         while !state.stopping {
+            if !state.toRelease.isEmpty {
+                let done = state.toRelease
+                state.toRelease = []
+                state.condition.unlock()
+                for b in done { source.release(b) }
+                state.condition.lock()
+                continue
+            }
             guard let next = state.nextToLoad() else {
                 state.condition.wait()
                 continue
@@ -197,7 +211,7 @@ public final class StreamingWeights: WeightProvider, @unchecked Sendable {
             state.condition.unlock()
             let t0 = DispatchTime.now().uptimeNanoseconds
             let slot: StreamWindow.Slot
-            do { slot = .ready(try source.load(state.blocks[next])) } catch { slot = .failed(error) }
+            do { slot = .ready(try source.load(next)) } catch { slot = .failed(error) }
             let elapsed = DispatchTime.now().uptimeNanoseconds - t0
             state.condition.lock()
             state.loadCount += 1
@@ -222,7 +236,6 @@ public final class StreamingWeights: WeightProvider, @unchecked Sendable {
             throw ModelError.invalidRequest("\(block) is not in this node's slice (layers \(slice.layers))")
         }
         releaseEmbeddingRows()
-        var evicted: [LoadedBlock] = []
         let result: Result<LoadedBlock, any Error>
         state.condition.lock()
         if state.cursor != i {
@@ -230,7 +243,7 @@ public final class StreamingWeights: WeightProvider, @unchecked Sendable {
             for (k, slot) in state.slots where !state.inWindow(k) {
                 switch slot {
                 case .ready(let b):
-                    evicted.append(b)
+                    state.toRelease.append(b)
                     state.slots[k] = nil
                 case .failed:
                     state.slots[k] = nil
@@ -256,8 +269,6 @@ public final class StreamingWeights: WeightProvider, @unchecked Sendable {
         }
         if let w = waitedFrom { state.waitNanoseconds += DispatchTime.now().uptimeNanoseconds - w }
         state.condition.unlock()
-        for b in evicted { source.release(b) }
-        evicted = []
         return try result.get().weights
     }
 

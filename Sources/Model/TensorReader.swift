@@ -81,6 +81,12 @@ public final class TensorReader: @unchecked Sendable {
         _ = posix_fadvise(fd, off_t(r.lowerBound), off_t(r.count), POSIX_FADV_DONTNEED)
     }
 
+    /// Starts reading `range` into the page cache without waiting (readahead at full queue depth).
+    public func willNeed(_ file: SafetensorsFile, range: Range<Int>) {
+        guard let fd = descriptors[file.url.path], !range.isEmpty else { return }
+        _ = posix_fadvise(fd, off_t(range.lowerBound), off_t(range.count), POSIX_FADV_WILLNEED)
+    }
+
     /// Drops every file's cached pages.
     public func dropCache(_ checkpoint: Checkpoint) {
         for file in checkpoint.files { dropCache(file) }
@@ -90,9 +96,6 @@ public final class TensorReader: @unchecked Sendable {
 /// Page-granular advice on parts of a read-only file mapping.
 enum MappingAdvice {
     static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
-    /// Linux 5.14+: fault the pages in (reading them from disk if needed) without touching them.
-    static let populateRead: Int32 = 22
-
     /// Page-aligned span covering [start, start + count).
     private static func span(_ start: UnsafeRawPointer, _ count: Int) -> (UnsafeMutableRawPointer, Int) {
         let begin = Int(bitPattern: start) / pageSize * pageSize
@@ -100,12 +103,14 @@ enum MappingAdvice {
         return (UnsafeMutableRawPointer(bitPattern: begin)!, end - begin)
     }
 
-    /// Maps the pages now, on the calling thread (the loader), so the engine finds them present.
+    /// Maps the pages now, on the calling thread (the loader), so the engine finds them present:
+    /// readahead of the whole run first (the disk streams at full speed when the pages are not
+    /// cached), then one read per page. Touching beats MADV_POPULATE_READ on cached pages (the
+    /// fault handler maps 16 neighbours per fault): 23 vs 38 ms per GB here.
     static func populate(_ start: UnsafeRawPointer, _ count: Int) {
         guard count > 0 else { return }
         let (p, n) = span(start, count)
-        if madvise(p, n, populateRead) == 0 { return }
-        // Older kernels: touch one byte per page.
+        _ = madvise(p, n, MADV_WILLNEED)
         var sink: UInt8 = 0
         var offset = 0
         while offset < n {

@@ -378,16 +378,35 @@ public final class WeightLoader {
     }
 }
 
-/// Owned 64-byte aligned bytes (weights copied out of misaligned mappings, or converted).
+/// Owned 64-byte aligned bytes (weights copied out of misaligned mappings, converted, or read
+/// for a streamed block).
+///
+/// Large buffers are anonymous mappings of their own: freeing one returns its pages to the
+/// system at once, whereas malloc keeps freed blocks of up to 32 MB for reuse and a streamed
+/// model's RSS would grow to everything it ever read. They ask for transparent huge pages,
+/// which make the first touch of a freshly read block cheaper.
 public final class AlignedBytes: @unchecked Sendable {
     // Sendable: written once at creation, read-only afterwards.
     public let pointer: UnsafeMutableRawPointer
     public let count: Int
+    private let mapped: Bool
+    static let mappingThreshold = 1 << 20
+
     public init(count: Int) {
         self.count = count
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        if count >= Self.mappingThreshold, let p = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED {
+            _ = madvise(p, count, MADV_HUGEPAGE)
+            pointer = p
+            mapped = true
+        } else {
+            pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+            mapped = false
+        }
     }
-    deinit { pointer.deallocate() }
+
+    deinit {
+        if mapped { munmap(pointer, count) } else { pointer.deallocate() }
+    }
 }
 
 extension WeightType {
