@@ -30,6 +30,7 @@ public struct NodeBenchmark {
         public var page_cache: String?
         public var bytes_read_per_token: Int?
         public var engine_wait_ms_per_token: Double?
+        public var loader_ms_per_token: Double?
         /// Cold only: the disk's sequential read bandwidth and the token rate it allows.
         public var disk_read_gbs: Double?
         public var disk_bound_tokens_per_s: Double?
@@ -98,6 +99,7 @@ public struct NodeBenchmark {
             let dtype = weights.quantization?.description.uppercased() ?? model.checkpoint.storedQuantization?.uppercased() ?? stored
             let streaming = model.transformer.weights as? StreamingWeights
             let waitBefore = streaming?.stats.engineWaitSeconds ?? 0
+            let loadBefore = streaming?.stats.loadSeconds ?? 0
             let backend = model.makeBackend()
             var bestDecode = 0.0
             var bestPrefill = 0.0
@@ -139,8 +141,10 @@ public struct NodeBenchmark {
                 row.page_cache = weights.dropPageCache ? "cold" : "warm"
                 row.bytes_read_per_token = streaming.plan.totalReadBytes
                 row.engine_wait_ms_per_token = 1000 * (streaming.stats.engineWaitSeconds - waitBefore) / Double(max(steps, 1))
-                extra = String(format: " | window %d (%@ cache): %.1f MB read/token, engine waits %.1f ms/token", streaming.window,
-                               row.page_cache!, Double(streaming.plan.totalReadBytes) / 1e6, row.engine_wait_ms_per_token!)
+                row.loader_ms_per_token = 1000 * (streaming.stats.loadSeconds - loadBefore) / Double(max(steps, 1))
+                extra = String(format: " | window %d (%@ cache): %.1f MB read/token, loader busy %.1f ms/token, engine waits %.1f ms/token",
+                               streaming.window, row.page_cache!, Double(streaming.plan.totalReadBytes) / 1e6, row.loader_ms_per_token!,
+                               row.engine_wait_ms_per_token!)
                 if let disk = diskBandwidth {
                     let bound = disk / Double(streaming.plan.totalReadBytes)
                     row.disk_read_gbs = disk / 1e9
