@@ -243,13 +243,24 @@ extension FFNWeights {
     }
 }
 
+/// The part of a checkpoint mapping a view reads: `rows` runs of `run` bytes, `stride` apart
+/// (one run when rows are packed; a TP column slice reads part of every row).
+struct MappedRegion: @unchecked Sendable {
+    // Sendable: an address range of a read-only mapping the provider keeps alive.
+    let start: UnsafeRawPointer
+    let run: Int
+    let stride: Int
+    let rows: Int
+    /// Everything from the first run's start to the last run's end.
+    var span: Int { (rows - 1) * stride + run }
+}
+
 extension Linear {
-    /// The bytes of the mapping this view reads, as (start, count) runs: one run when rows are
-    /// packed, one per row for a column slice. Empty unless the view is into a checkpoint mapping.
-    var mappedRuns: [(UnsafeRawPointer, Int)] {
-        guard owner is SafetensorsFile, rows > 0 else { return [] }
+    /// The region of the checkpoint mapping this view reads, or nil for an owned buffer.
+    var mappedRegion: MappedRegion? {
+        guard owner is SafetensorsFile, rows > 0 else { return nil }
         let run = type.rowBytes(cols)
-        if rowBytes == run { return [(base, rows * run)] }
-        return (0 ..< rows).map { (base + $0 * rowBytes, run) }
+        return rowBytes == run ? MappedRegion(start: base, run: rows * run, stride: 0, rows: 1)
+            : MappedRegion(start: base, run: run, stride: rowBytes, rows: rows)
     }
 }

@@ -3,7 +3,7 @@ import Kernels
 
 /// A block as the loader thread hands it over: its weights, and what releasing it involves.
 struct LoadedBlock: @unchecked Sendable {
-    // Sendable: the weights are read-only once loaded; the runs point into a mapping that
+    // Sendable: the weights are read-only once loaded; the regions lie in a mapping that
     // outlives the block (the checkpoint is held by the provider).
     enum Weights {
         case attention(AttentionBlock)
@@ -12,8 +12,8 @@ struct LoadedBlock: @unchecked Sendable {
     }
 
     var weights: Weights
-    /// mmap prefetch: runs of the mapping the block's views read, unmapped on release.
-    var mappedRuns: [(UnsafeRawPointer, Int)]
+    /// mmap prefetch: the parts of the mapping the block's views read, unmapped on release.
+    var mappedRegions: [MappedRegion]
     /// Drop-behind: file ranges whose cached pages go on release.
     var fileSpans: [FileSpan]
 }
@@ -60,20 +60,20 @@ final class BlockSource: @unchecked Sendable {
             weights = .head(lmHead: head, norm: try loader.finalNorm())
             matrices = [head]
         }
-        var runs: [(UnsafeRawPointer, Int)] = []
+        var regions: [MappedRegion] = []
         if policy.prefetch == .mmap {
-            runs = matrices.flatMap(\.mappedRuns)
-            for (p, n) in runs { MappingAdvice.populate(p, n) }
+            regions = matrices.compactMap(\.mappedRegion)
+            regions.forEach(MappingAdvice.populate)
         }
         matrices = []
         // Drop-behind goes by merged spans: each fadvise call may drain the LRU lists of every
         // CPU, so a call per tensor costs far more than the pages it drops.
-        return LoadedBlock(weights: weights, mappedRuns: runs, fileSpans: policy.dropPageCache ? plan.spans[index] : [])
+        return LoadedBlock(weights: weights, mappedRegions: regions, fileSpans: policy.dropPageCache ? plan.spans[index] : [])
     }
 
     /// Gives a dropped block's pages back (its owned buffers go with the last reference).
     func release(_ block: LoadedBlock) {
-        for (p, n) in block.mappedRuns { MappingAdvice.release(p, n) }
+        block.mappedRegions.forEach(MappingAdvice.release)
         for s in block.fileSpans { reader.dropCache(s.file, range: s.range) }
     }
 }
@@ -275,7 +275,7 @@ public final class StreamingWeights: WeightProvider, @unchecked Sendable {
     private func releaseEmbeddingRows() {
         guard embeddingTouched, let t = embedTable else { return }
         embeddingTouched = false
-        for (p, n) in t.mappedRuns { MappingAdvice.release(p, n) }
+        if let r = t.mappedRegion { MappingAdvice.release(r) }
     }
 
     public func attentionBlock(_ layer: Int) throws -> AttentionBlock {
