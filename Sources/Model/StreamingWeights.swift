@@ -307,6 +307,12 @@ public final class StreamingWeights: WeightProvider, @unchecked Sendable {
 
     public var residentBytes: Int { plan.peakBytes(window: window) }
 
+    /// One line for logs: the window and what it holds and reads.
+    public var summary: String {
+        "streaming weights: window of \(window) of \(plan.blocks.count) blocks (\(policy.prefetch) prefetch), at most \(mb(residentBytes)) held, "
+            + "\(mb(plan.totalReadBytes)) read per step" + (policy.dropPageCache ? ", page cache dropped behind" : "")
+    }
+
     /// Loader and engine counters since the provider started.
     public struct Stats: Sendable {
         public var blocksLoaded: Int

@@ -37,6 +37,7 @@ struct Generate: ParsableCommand {
             var progress = TerminalProgress("loading \(model.directory.lastPathComponent)")
             let loaded = try LoadedModel(directory: model.directory, threads: model.threads, weights: try weights.policy(), context: context)
             loaded.config.notes.forEach(printNote)
+            if let streaming = loaded.transformer.weights as? StreamingWeights { printNote(streaming.summary) }
             loaded.prefault { progress.update($0, $1) }
             try job.run(backend: loaded.makeBackend(), tokenizer: loaded.tokenizer, threads: model.threads, backendName: "local")
         }

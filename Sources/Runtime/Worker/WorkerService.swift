@@ -334,6 +334,7 @@ public final class WorkerService {
         var ready = Shoal_V1_ShardStatus.Ready()
         ready.residentBytes = UInt64(weights.residentBytes)
         logger.info("loaded stage \(stage) rank \(rank) from \(source): layers \(slice.layers), heads \(slice.queryHeads), ffn \(slice.ffnColumns)")
+        if let streaming = weights as? StreamingWeights { logger.info("\(streaming.summary)") }
         status(.ready(ready), to: s)
     }
 
