@@ -1,5 +1,5 @@
-// AVX-512 (F/BW/VL/DQ + FMA/F16C) path: 16-lane float kernels from ck_simd_body.inc, 256-bit int8
-// block dots (VNNI vpdpbusd when present) from ck_x86_q256.inc.
+// AVX-512 (F/BW/VL/DQ + FMA/F16C) path: 16-lane float kernels from ck_simd_body.inc; q8_0/q4_0
+// matrix-vector over raw 64-byte chunks of each row with int8 dots (VNNI vpdpbusd when present).
 #include "ck_internal.h"
 
 #if CK_X86

@@ -95,6 +95,13 @@ typedef struct {
 /// Runs several independent linear ops over the same token count in one parallel region
 /// (q/k/v or gate/up together), so small decode steps pay one dispatch, not three.
 /// tokens == 1 takes the matrix-vector (bandwidth-bound) path, larger counts a blocked GEMM.
+///
+/// Numerics: f32 accumulation with a summation order fixed per ISA, so results are bit-identical
+/// for any pool size and run. With tokens == 1 and q8_0/q4_0 weights, x is first quantized to
+/// int8 per block of 32 (scale amax/127, kept in f32) and block dots are exact integer sums; the
+/// result then differs from the dequantized-f32 product by at most
+///     sum over blocks b of (sum |w| in b) * amax_b(|x|) / 254     plus f32 rounding.
+/// tokens > 1 dequantizes weights to f32 (no activation rounding).
 void ck_linear_run(ck_pool *pool, const ck_linear *ops, int nops, int tokens);
 
 // ---------------------------------------------------------------------------------------------
