@@ -4,7 +4,7 @@
 # `shoal-coordinator bench` across workers in network namespaces (Scripts/netns-cluster.sh).
 # Writes the CSV, the PNG plots and a summary table; needs root.
 #
-#   sudo Scripts/run-experiment.sh                      # the full sweep (~10 min on 2 cores)
+#   sudo Scripts/run-experiment.sh                      # the full sweep (~8 min on 2 cores)
 #   sudo Scripts/run-experiment.sh --quick              # 2 delays, 1 rate, short runs (~1 min)
 #
 # Options (defaults in brackets):
@@ -14,7 +14,7 @@
 #   --rates LIST           link rates [100mbit,1gbit]
 #   --algorithms LIST      [star,ring,mesh]
 #   --layers N             layers of the synthetic model [2]
-#   --prompt-len P --gen G --repeat R    per plan [16, 16, 3]
+#   --prompt-len P --gen G --repeat R    per plan [16, 16, 5]
 #   --threads T            compute threads per worker [1]
 #   --bin DIR              prebuilt shoal-worker/shoal-coordinator (default: build release in
 #                          $SHOAL_BUILD_DIR, default .build)
@@ -28,7 +28,7 @@ log() { echo "run-experiment: $*" >&2; }
 
 OUT="$ROOT/docs/experiments/tpi-star-ring"
 NODES=1,2,3,4 DELAYS=0.1,1,5,10 RATES=100mbit,1gbit ALGORITHMS=star,ring,mesh
-LAYERS=2 PROMPT_LEN=16 GEN=16 REPEAT=3 THREADS=1 BIN="" CACHE=/tmp/shoal-experiment PLOT=1
+LAYERS=2 PROMPT_LEN=16 GEN=16 REPEAT=5 THREADS=1 BIN="" CACHE=/tmp/shoal-experiment PLOT=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) OUT="${2:?}"; shift 2 ;;
@@ -52,6 +52,7 @@ done
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
 MAX_NODES="$(tr ',' '\n' <<<"$NODES" | sort -n | tail -1)"
 SECONDS=0
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [ -z "$BIN" ]; then
     scratch="${SHOAL_BUILD_DIR:-$ROOT/.build}"
@@ -136,6 +137,7 @@ done
     echo "per plan: prompt $PROMPT_LEN tokens, $GEN generated, $REPEAT repeats after one warm-up request"
     echo "sweep: nodes $NODES; algorithms $ALGORITHMS; one-way delay ${DELAYS//,/, } ms; rates ${RATES//,/, }; plus unshaped links"
     echo "wall time: ${SECONDS} s"
+    echo "load average (1/5/15 min) before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows here)"
 } >"$OUT/environment.txt"
 log "wrote $CSV ($(($(wc -l <"$CSV") - 1)) rows) in ${SECONDS} s"
 
