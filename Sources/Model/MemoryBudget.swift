@@ -148,10 +148,14 @@ func mb(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6)
 /// blocks stay resident (all, a window of W, or as many as a byte budget allows), and how a
 /// streamed block is brought in.
 public struct WeightPolicy: Sendable, Equatable {
+    /// Measured on TinyLlama-1.1B (docs/benchmarks/quantization.md): mmap is several times
+    /// faster with the file in page cache (no copy; the engine maps cached pages itself) and as
+    /// fast or faster from disk, so it is the default.
     public enum Prefetch: String, Sendable, CaseIterable {
         /// pread into owned buffers, freed when the block is dropped.
         case read
-        /// Views into the mapping, paged in by the loader (readahead, then a read per page) and unmapped
+        /// Views into the mapping: blocks not in the page cache are read ahead and populated by
+        /// the loader, cached ones are left to the engine's page faults; unmapped
         /// (MADV_DONTNEED) when the block is dropped. Converted matrices are still read.
         case mmap
     }
@@ -166,7 +170,7 @@ public struct WeightPolicy: Sendable, Equatable {
     /// reads from disk, as on a device whose page cache cannot hold the model.
     public var dropPageCache: Bool
 
-    public init(quantization: Quantization? = nil, window: Int? = nil, budget: Int? = nil, prefetch: Prefetch = .read, dropPageCache: Bool = false) {
+    public init(quantization: Quantization? = nil, window: Int? = nil, budget: Int? = nil, prefetch: Prefetch = .mmap, dropPageCache: Bool = false) {
         self.quantization = quantization
         self.window = window
         self.budget = budget

@@ -39,11 +39,12 @@ final class BlockSource: @unchecked Sendable {
 
     func load(_ index: Int) throws -> LoadedBlock {
         let block = plan.blocks[index]
-        if policy.prefetch == .read {
-            // Queue the whole block's reads at once: the disk streams at full depth, where
-            // tensor-by-tensor preads would wait on one readahead window at a time.
-            for s in plan.spans[index] { reader.willNeed(s.file, range: s.range) }
+        let cached = plan.spans[index].allSatisfy { s in
+            MappingAdvice.looksCached(s.file.mapping.bytes.baseAddress! + s.range.lowerBound, s.range.count)
         }
+        // Queue the whole block's reads at once: the disk streams at full depth, where tensor
+        // by tensor reads (or page faults) would wait on one readahead window at a time.
+        if !cached { for s in plan.spans[index] { reader.willNeed(s.file, range: s.range) } }
         let weights: LoadedBlock.Weights
         var matrices: [Linear]
         switch block {
@@ -63,7 +64,7 @@ final class BlockSource: @unchecked Sendable {
         var regions: [MappedRegion] = []
         if policy.prefetch == .mmap {
             regions = matrices.compactMap(\.mappedRegion)
-            regions.forEach(MappingAdvice.populate)
+            if !cached { regions.forEach(MappingAdvice.populate) }
         }
         matrices = []
         // Drop-behind goes by merged spans: each fadvise call may drain the LRU lists of every
@@ -198,8 +199,11 @@ public final class StreamingWeights: WeightProvider, @unchecked Sendable {
                 let done = state.toRelease
                 state.toRelease = []
                 state.condition.unlock()
+                let t0 = DispatchTime.now().uptimeNanoseconds
                 for b in done { source.release(b) }
+                let elapsed = DispatchTime.now().uptimeNanoseconds - t0
                 state.condition.lock()
+                state.loadNanoseconds += elapsed
                 continue
             }
             guard let next = state.nextToLoad() else {
@@ -320,7 +324,7 @@ public final class StreamingWeights: WeightProvider, @unchecked Sendable {
         public var maxResidentBlocks: Int
         /// Time the engine waited for blocks (I/O not hidden behind compute).
         public var engineWaitSeconds: Double
-        /// Time the loader spent reading (and converting) blocks.
+        /// Time the loader spent reading (and converting) blocks and releasing them.
         public var loadSeconds: Double
     }
 

@@ -23,8 +23,8 @@ struct StreamingWeightsTests {
         Setup(model: "tiny-llama", window: 2, prefetch: .mmap, quantize: nil),
         Setup(model: "tiny-llama", window: 2, prefetch: .read, quantize: .q8_0, dropPageCache: true),
         Setup(model: "tiny-llama", window: 4, prefetch: .mmap, quantize: .q4_0),
-        Setup(model: "tiny-mixtral", window: 2, prefetch: .read, quantize: nil),
-        Setup(model: "tiny-mixtral", window: 3, prefetch: .mmap, quantize: .q8_0),
+        Setup(model: "tiny-mixtral", window: 2, prefetch: .mmap, quantize: nil, dropPageCache: true),
+        Setup(model: "tiny-mixtral", window: 3, prefetch: .read, quantize: .q8_0),
     ]
 
     static func run(_ model: LoadedModel, _ refs: [ReferencePrompt], tokens: Int) throws -> [GenerationOutput] {
