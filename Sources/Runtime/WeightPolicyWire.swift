@@ -15,7 +15,7 @@ extension WeightPolicy {
         w.memoryWindow = UInt32(window ?? 0)
         w.memoryBudget = UInt64(budget ?? 0)
         w.contextTokens = UInt32(context ?? 0)
-        w.prefetchMmap = prefetch == .mmap
+        w.prefetchRead = prefetch == .read
         w.dropPageCache = dropPageCache
         return w
     }
@@ -30,7 +30,7 @@ extension WeightPolicy {
         default: throw RuntimeError.protocolViolation("LoadShard asks to quantize weights to \(w.quantize), which is not a block format")
         }
         self.init(quantization: quantization, window: w.memoryWindow > 0 ? Int(w.memoryWindow) : nil,
-                  budget: w.memoryBudget > 0 ? Int(w.memoryBudget) : nil, prefetch: w.prefetchMmap ? .mmap : .read,
+                  budget: w.memoryBudget > 0 ? Int(w.memoryBudget) : nil, prefetch: w.prefetchRead ? .read : .mmap,
                   dropPageCache: w.dropPageCache)
     }
 }

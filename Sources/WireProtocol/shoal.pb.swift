@@ -889,8 +889,8 @@ public nonisolated struct Shoal_V1_WeightPolicy: Sendable {
   /// KV capacity the budget must leave room for (0: the model's context)
   public var contextTokens: UInt32 = 0
 
-  /// stream through the mapping (madvise) rather than pread
-  public var prefetchMmap: Bool = false
+  /// stream by pread into owned buffers rather than through the mapping
+  public var prefetchRead: Bool = false
 
   /// drop streamed blocks' file pages after use (cold reads every step)
   public var dropPageCache: Bool = false
@@ -2302,7 +2302,7 @@ nonisolated extension Shoal_V1_LoadShard: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Shoal_V1_WeightPolicy: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WeightPolicy"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}quantize\0\u{3}quantize_embeddings\0\u{3}keep_lm_head\0\u{3}memory_window\0\u{3}memory_budget\0\u{3}context_tokens\0\u{3}prefetch_mmap\0\u{3}drop_page_cache\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}quantize\0\u{3}quantize_embeddings\0\u{3}keep_lm_head\0\u{3}memory_window\0\u{3}memory_budget\0\u{3}context_tokens\0\u{3}prefetch_read\0\u{3}drop_page_cache\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2316,7 +2316,7 @@ nonisolated extension Shoal_V1_WeightPolicy: SwiftProtobuf.Message, SwiftProtobu
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.memoryWindow) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.memoryBudget) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.contextTokens) }()
-      case 7: try { try decoder.decodeSingularBoolField(value: &self.prefetchMmap) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.prefetchRead) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.dropPageCache) }()
       default: break
       }
@@ -2342,8 +2342,8 @@ nonisolated extension Shoal_V1_WeightPolicy: SwiftProtobuf.Message, SwiftProtobu
     if self.contextTokens != 0 {
       try visitor.visitSingularUInt32Field(value: self.contextTokens, fieldNumber: 6)
     }
-    if self.prefetchMmap != false {
-      try visitor.visitSingularBoolField(value: self.prefetchMmap, fieldNumber: 7)
+    if self.prefetchRead != false {
+      try visitor.visitSingularBoolField(value: self.prefetchRead, fieldNumber: 7)
     }
     if self.dropPageCache != false {
       try visitor.visitSingularBoolField(value: self.dropPageCache, fieldNumber: 8)
@@ -2358,7 +2358,7 @@ nonisolated extension Shoal_V1_WeightPolicy: SwiftProtobuf.Message, SwiftProtobu
     if lhs.memoryWindow != rhs.memoryWindow {return false}
     if lhs.memoryBudget != rhs.memoryBudget {return false}
     if lhs.contextTokens != rhs.contextTokens {return false}
-    if lhs.prefetchMmap != rhs.prefetchMmap {return false}
+    if lhs.prefetchRead != rhs.prefetchRead {return false}
     if lhs.dropPageCache != rhs.dropPageCache {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

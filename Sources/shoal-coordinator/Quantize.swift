@@ -17,8 +17,8 @@ struct WeightFlags: ParsableArguments {
     var memoryWindow: Int?
     @Option(name: .customLong("memory-budget"), help: "Bytes for weight blocks + KV cache (suffixes k, M, G = 1000^n; Ki, Mi, Gi = 1024^n); picks the window.")
     var memoryBudget: String?
-    @Option(help: "How streamed blocks are read: read (pread into owned buffers) or mmap (madvise on the mapping).")
-    var prefetch: String = "read"
+    @Option(help: "How streamed blocks are read: mmap (through the mapping, madvise) or read (pread into owned buffers).")
+    var prefetch: String = "mmap"
     @Flag(name: .customLong("drop-page-cache"), help: "Streaming: drop each block's file pages after use, so every step reads from disk.")
     var dropPageCache = false
 

@@ -56,7 +56,7 @@ final class WeightPolicyClusterTests {
         let resident = try generate(plan.model, tp: plan.tp, pp: plan.pp, weights: WeightPolicy())
         let streamed = try generate(plan.model, tp: plan.tp, pp: plan.pp, weights: WeightPolicy(window: 2))
         let residentQ8 = try generate(plan.model, tp: plan.tp, pp: plan.pp, weights: WeightPolicy(quantization: q8))
-        let streamedQ8 = try generate(plan.model, tp: plan.tp, pp: plan.pp, weights: WeightPolicy(quantization: q8, window: 3, prefetch: .mmap))
+        let streamedQ8 = try generate(plan.model, tp: plan.tp, pp: plan.pp, weights: WeightPolicy(quantization: q8, window: 3, prefetch: .read))
         // One node, quantized the same way: what the slices add up to.
         let local = try LoadedModel(directory: Paths.model(plan.model), threads: 1, weights: WeightPolicy(quantization: q8))
         let single = try Generator(backend: local.makeBackend(), eos: [])
