@@ -2,7 +2,8 @@
 # TPI-LLM's all-reduce experiment on an emulated edge network, in one command: token latency of
 # star, ring and mesh all-reduce vs node count, one-way link delay and link rate, measured with
 # `shoal-coordinator bench` across workers in network namespaces (Scripts/netns-cluster.sh).
-# Writes the CSV, the PNG plots and a summary table; needs root.
+# Writes the CSV, the PNG plots and a summary table; needs root, and python3 with matplotlib
+# (pip-installed when missing) for the plots.
 #
 #   sudo Scripts/run-experiment.sh                      # the full sweep (~8 min on 2 cores)
 #   sudo Scripts/run-experiment.sh --quick              # 2 delays, 1 rate, short runs (~1 min)
@@ -63,10 +64,14 @@ if [ -z "$BIN" ]; then
 fi
 [ -x "$BIN/shoal-worker" ] && [ -x "$BIN/shoal-coordinator" ] || die "$BIN lacks shoal-worker/shoal-coordinator"
 
-MODEL="$CACHE/edge-2048-L$LAYERS"
+# TinyLlama-1.1B's layer shape (hidden 2048, FFN 5632, 32/4 heads) with few layers and a small
+# vocabulary: per layer, the communication-to-compute ratio of a real 1B-class model, while the
+# lm_head (split by vocabulary rows, logits gathered by the coordinator) adds little traffic that
+# is not all-reduce. Fewer layers only shorten every run by the same factor.
+MODEL="$CACHE/tinyllama-1.1b-L$LAYERS-V2048"
 if [ ! -f "$MODEL/config.json" ]; then
     mkdir -p "$CACHE"
-    python3 "$ROOT/Scripts/make-edge-model.py" --out "$MODEL" --layers "$LAYERS" >&2
+    "$BIN/shoal-coordinator" synth-model --preset tinyllama-1.1b --layers "$LAYERS" --vocab 2048 --dtype bf16 --out "$MODEL" >&2
 fi
 
 NAME=shoalx
