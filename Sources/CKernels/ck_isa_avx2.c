@@ -124,14 +124,16 @@ CK_TGT CK_INLINE __m256i ck_dpbusd256(__m256i acc, __m256i u, __m256i s) {
 
 #include "ck_x86_q256.inc"
 
-// Groups: two q4_0 blocks (one per 128-bit half of nibble bytes) or one q8_0 block per ymm. As in
-// the AVX-512 path, q4_0 nibbles enter the dot unsigned and the offset 8 * sum(x) per 4-byte lane
-// starts the integer accumulator negated; q8_0 uses |w| * (x with w's sign).
-#define CK_QG(t) ((t) == CK_Q4_0 ? 2 : 1)
+// Groups of two blocks. q4_0: one block per 128-bit half of nibble bytes; nibbles enter the dot
+// unsigned and the offset 8 * sum(x) per 4-byte lane starts the integer accumulator negated.
+// q8_0: one block per ymm with |w| * (x with w's sign); a horizontal add folds the two blocks'
+// lane sums into one vector (lanes 0,1,4,5 from the first block, 2,3,6,7 from the second) so one
+// conversion and one FMA serve both.
+#define CK_QG(t) 2
 #define CK_QHAS_VNNI 1
 
 typedef struct {
-    __m256i xa, xb; // q4_0: activations facing the low / high nibbles; q8_0: xa = the block's x
+    __m256i xa, xb; // q4_0: activations facing the low / high nibbles; q8_0: x of the two blocks
     __m256i bias;   // q4_0: -8 * sum of the activations of each 4-byte lane
     __m256 dx;      // activation scale of the block each lane belongs to
 } CK_QGX;
@@ -151,8 +153,10 @@ CK_TGT CK_INLINE CK_QGX ck_qg_x(int vnni, ck_dtype t, const ck_xq *xq, int b) {
         g.dx = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d2), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
     } else {
         g.xa = x0;
-        g.xb = g.bias = zero;
-        g.dx = _mm256_set1_ps(xq->d[b]);
+        g.xb = _mm256_loadu_si256((const __m256i *)(x + 32));
+        g.bias = zero;
+        __m128 d2 = _mm_castpd_ps(_mm_load_sd((const double *)(xq->d + b)));
+        g.dx = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d2), _mm256_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1));
     }
     return g;
 }
@@ -169,9 +173,12 @@ CK_TGT CK_INLINE CK_QGACC ck_qg_row(int vnni, ck_dtype t, CK_QGACC acc, const ui
         __m128i dh = _mm_insert_epi16(_mm_cvtsi32_si128(ck_load_u16(blk)), ck_load_u16(blk + 18), 1);
         dw = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(dh)), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
     } else {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 2));
-        dot = ck_dot256(vnni, _mm256_setzero_si256(), _mm256_abs_epi8(v), _mm256_sign_epi8(g->xa, v));
-        dw = _mm256_set1_ps(_cvtsh_ss(ck_load_u16(blk)));
+        __m256i v0 = _mm256_loadu_si256((const __m256i *)(blk + 2)), v1 = _mm256_loadu_si256((const __m256i *)(blk + 36));
+        __m256i zero = _mm256_setzero_si256();
+        dot = _mm256_hadd_epi32(ck_dot256(vnni, zero, _mm256_abs_epi8(v0), _mm256_sign_epi8(g->xa, v0)),
+                                ck_dot256(vnni, zero, _mm256_abs_epi8(v1), _mm256_sign_epi8(g->xb, v1)));
+        __m128i dh = _mm_insert_epi16(_mm_cvtsi32_si128(ck_load_u16(blk)), ck_load_u16(blk + 34), 1);
+        dw = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(dh)), _mm256_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1));
     }
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(dw, g->dx), acc);
 }
