@@ -11,9 +11,30 @@
 #   Scripts/benchmarks.sh [models-dir]      (default /tmp/shoal-models; ~7 GB of synthetic checkpoints)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+out=docs/benchmarks
+
+if [ "${1:-}" = --inside-cluster ]; then
+    # Runs under run-local-cluster.sh: $SHOAL_WORKERS holds four workers, binaries on PATH.
+    model="$2/tinyllama-1.1b-bf16"
+    workers=$SHOAL_WORKERS
+    echo "## 2. all-reduce" >&2
+    shoal-coordinator bench-allreduce --model Tests/Fixtures/tiny-llama --workers "$workers" --nodes 2,3,4 \
+        --sizes 2048,8192,16384,32768,65536 --iterations 500 --out "$out/allreduce.csv"
+    echo "## 3. distributed decode" >&2
+    shoal-coordinator bench --model "$model" --workers "$workers" --nodes 1,2 --prompt-len 16 --gen 16 --repeat 3 \
+        --out "$out/tp.csv"
+    for s in 1 2; do
+        shoal-coordinator bench --model "$model" --workers "$workers" --nodes 2 --pp 2 --prompt-len 16 --gen 16 --repeat 3 \
+            --sequences "$s" --out "$out/pp-${s}seq.csv"
+    done
+    shoal-coordinator bench --model "$model" --workers "$workers" --nodes 2,4 --allreduce star,ring,mesh \
+        --sync f32,q8_0 --prompt-len 16 --gen 16 --repeat 2 --out "$out/wire-bytes.csv"
+    echo "results in $out" >&2
+    exit
+fi
+
 source Scripts/install-deps.sh
 models=${1:-/tmp/shoal-models}
-out=docs/benchmarks
 mkdir -p "$out" "$models"
 
 swift build -c release --product shoal-coordinator >&2
@@ -33,41 +54,5 @@ for dtype in f32 bf16; do
     "$bin/shoal-coordinator" bench-local --model "$models/tinyllama-1.1b-$dtype" --threads 1,2 --prompt-len 128 --gen 16 --repeat 3 --json
 done | tee "$out/single-node.txt"
 
-logs=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$logs"
-}
-trap cleanup EXIT
-addresses=()
-for i in 1 2 3 4; do
-    "$bin/shoal-worker" --listen 'tcp://127.0.0.1:*' --threads 1 --cache-dir "$logs/cache" 2>"$logs/worker$i.log" &
-    pids+=($!)
-    addr=""
-    for _ in $(seq 100); do
-        addr=$(grep -o 'tcp://127\.0\.0\.1:[0-9]*' "$logs/worker$i.log" | head -1 || true)
-        [ -n "$addr" ] && break
-        sleep 0.05
-    done
-    [ -n "$addr" ] || { cat "$logs/worker$i.log" >&2; exit 1; }
-    addresses+=("$addr")
-done
-workers=$(IFS=,; echo "${addresses[*]}")
-
-echo "## 2. all-reduce" >&2
-"$bin/shoal-coordinator" bench-allreduce --model Tests/Fixtures/tiny-llama --workers "$workers" --nodes 2,3,4 \
-    --sizes 2048,8192,16384,32768,65536 --iterations 500 --out "$out/allreduce.csv"
-
-echo "## 3. distributed decode" >&2
-model="$models/tinyllama-1.1b-bf16"
-"$bin/shoal-coordinator" bench --model "$model" --workers "$workers" --nodes 1,2 --prompt-len 16 --gen 16 --repeat 3 \
-    --out "$out/tp.csv"
-"$bin/shoal-coordinator" bench --model "$model" --workers "$workers" --nodes 2 --pp 2 --prompt-len 16 --gen 16 --repeat 3 \
-    --sequences 1 --out "$out/pp-1seq.csv"
-"$bin/shoal-coordinator" bench --model "$model" --workers "$workers" --nodes 2 --pp 2 --prompt-len 16 --gen 16 --repeat 3 \
-    --sequences 2 --out "$out/pp-2seq.csv"
-"$bin/shoal-coordinator" bench --model "$model" --workers "$workers" --nodes 2,4 --allreduce star,ring,mesh \
-    --sync f32,q8_0 --prompt-len 16 --gen 16 --repeat 2 --out "$out/wire-bytes.csv"
-echo "results in $out" >&2
+echo "## 2-3. across four workers on loopback" >&2
+exec Scripts/run-local-cluster.sh --workers 4 --bin "$bin" -- "$PWD/Scripts/benchmarks.sh" --inside-cluster "$models"

@@ -11,6 +11,7 @@ command -v protoc-c >/dev/null || need+=(protobuf-c-compiler)
 command -v cc >/dev/null || need+=(gcc)
 command -v ip >/dev/null || need+=(iproute2)
 command -v tc >/dev/null || need+=(iproute2)
+command -v iptables >/dev/null || need+=(iptables)
 command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
 

@@ -4,8 +4,8 @@
 #
 #   Scripts/run-local-cluster.sh [--workers N] [--threads T] [--port P] [--bin DIR] -- COMMAND...
 #
-# COMMAND runs with $SHOAL_WORKERS set to tcp://127.0.0.1:P,tcp://127.0.0.1:P+1,... and the
-# build directory first on PATH; the workers are stopped afterwards, also on failure or Ctrl-C.
+# COMMAND runs with $SHOAL_WORKERS set to the workers' addresses (tcp://127.0.0.1:P,P+1,... with
+# --port; by default each worker picks a free port) and the build directory first on PATH; the workers are stopped afterwards, also on failure or Ctrl-C.
 #   Scripts/run-local-cluster.sh --workers 2 -- sh -c \
 #       'shoal-coordinator generate --model Tests/Fixtures/tiny-llama --prompt Hello --workers "$SHOAL_WORKERS"'
 set -euo pipefail
@@ -13,7 +13,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 die() { echo "run-local-cluster: $*" >&2; exit 1; }
 
-WORKERS=2 THREADS=1 PORT=5601 BIN=""
+WORKERS=2 THREADS=1 PORT="" BIN=""
 while [ $# -gt 0 ] && [ "$1" != -- ]; do
     case "$1" in
         --workers) WORKERS="${2:?}"; shift 2 ;;
@@ -49,20 +49,21 @@ trap 'exit 130' INT TERM
 
 addresses=()
 for ((i = 0; i < WORKERS; i++)); do
-    port=$((PORT + i))
-    "$BIN/shoal-worker" --listen "tcp://127.0.0.1:$port" --threads "$THREADS" --cache-dir "$LOGS/cache" \
-        </dev/null >"$LOGS/worker-$port.log" 2>&1 &
+    listen="tcp://127.0.0.1:${PORT:+$((PORT + i))}"
+    [ -n "$PORT" ] || listen="tcp://127.0.0.1:*"
+    "$BIN/shoal-worker" --listen "$listen" --threads "$THREADS" --cache-dir "$LOGS/cache" \
+        </dev/null >"$LOGS/worker-$i.log" 2>&1 &
     PIDS+=($!)
-    addresses+=("tcp://127.0.0.1:$port")
 done
 for ((i = 0; i < WORKERS; i++)); do
-    port=$((PORT + i))
     for t in $(seq 100); do
-        grep -q "listening on" "$LOGS/worker-$port.log" && break
-        kill -0 "${PIDS[$i]}" 2>/dev/null || die "worker on port $port exited: $(tail -3 "$LOGS/worker-$port.log")"
-        [ "$t" -lt 100 ] || die "worker on port $port did not start"
+        address="$(grep -o 'listening on tcp://[0-9.]*:[0-9]*' "$LOGS/worker-$i.log" | head -1 | cut -d' ' -f3 || true)"
+        [ -n "$address" ] && break
+        kill -0 "${PIDS[$i]}" 2>/dev/null || die "worker $i exited: $(tail -3 "$LOGS/worker-$i.log")"
+        [ "$t" -lt 100 ] || die "worker $i did not start"
         sleep 0.1
     done
+    addresses+=("$address")
 done
 SHOAL_WORKERS="$(IFS=,; echo "${addresses[*]}")"
 echo "run-local-cluster: $WORKERS workers: $SHOAL_WORKERS" >&2
