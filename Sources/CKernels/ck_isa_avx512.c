@@ -131,8 +131,10 @@ CK_TGT CK_INLINE CK_V ck_v_sum_bytes(CK_V acc, const uint8_t *p) {
 
 /// vpdpbusd through inline assembly: a VNNI instruction inside functions compiled without the
 /// VNNI target, reached only when the CPU has it (the caller picks the VNNI flavour at run time).
+/// The 256-bit form is forced to EVEX: its VEX form is AVX-VNNI, which AVX-512 VNNI CPUs such as
+/// Ice Lake lack.
 CK_TGT CK_INLINE __m256i ck_dpbusd256(__m256i acc, __m256i u, __m256i s) {
-    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
+    __asm__("%{evex%} vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
     return acc;
 }
 CK_TGT CK_INLINE __m512i ck_dpbusd512(__m512i acc, __m512i u, __m512i s) {
