@@ -259,6 +259,23 @@ struct MappedRegion: @unchecked Sendable {
     var span: Int { (rows - 1) * stride + run }
 }
 
+extension MappedRegion {
+    /// Packed regions that follow each other in the mapping (a block's matrices, stored in a
+    /// row) joined into one, so a block takes a few madvise calls, not one per matrix (each
+    /// unmap interrupts the compute threads to flush their TLBs).
+    static func coalesced(_ regions: [MappedRegion], gap: Int = 64 << 10) -> [MappedRegion] {
+        var out: [MappedRegion] = []
+        for r in regions.sorted(by: { $0.start < $1.start }) {
+            if r.rows == 1, let last = out.last, last.rows == 1, r.start >= last.start, r.start <= last.start + last.run + gap {
+                out[out.count - 1] = MappedRegion(start: last.start, run: max(last.run, r.start - last.start + r.run), stride: 0, rows: 1)
+            } else {
+                out.append(r)
+            }
+        }
+        return out
+    }
+}
+
 extension Linear {
     /// The region of the checkpoint mapping this view reads, or nil for an owned buffer.
     var mappedRegion: MappedRegion? {

@@ -107,12 +107,9 @@ enum MappingAdvice {
     static let populateRead: Int32 = 22
 
     /// Maps the region's pages now, on the calling thread (the loader), so the engine finds them
-    /// present: readahead of the whole span first (the disk streams at full depth when the pages
-    /// are not cached), then each run populated. Only the runs' pages are mapped, so a column
-    /// slice does not bring the other ranks' columns into the RSS.
+    /// present (the loader has queued the block's reads already). Only the runs' pages are
+    /// mapped, so a column slice does not bring the other ranks' columns into the RSS.
     static func populate(_ r: MappedRegion) {
-        let (p, n) = span(r.start, r.span)
-        _ = madvise(p, n, MADV_WILLNEED)
         for row in 0 ..< r.rows {
             let (q, m) = span(r.start + row * r.stride, r.run)
             if madvise(q, m, populateRead) != 0 { touchPages(q, m) }
