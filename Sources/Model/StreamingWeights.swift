@@ -46,11 +46,12 @@ final class BlockSource: @unchecked Sendable {
     func load(_ index: Int) throws -> LoadedBlock {
         let block = plan.blocks[index]
         flushDrops(overlapping: index)
-        // Queue the whole block's reads at once (the disk streams at full depth, where tensor by
-        // tensor reads or page faults would wait on one readahead window at a time), unless it
-        // is cached already.
         let cached = looksCached(index)
-        if !cached {
+        if !cached, policy.prefetch == .read {
+            // Queue the whole block's reads at once: preads tensor by tensor would wait on one
+            // readahead window at a time. (mmap needs none: populating a huge-page mapping reads
+            // 2 MB folios at full speed, and fadvise would fill the cache with 4 KB pages, which
+            // cost ten times more to map on every later pass.)
             for s in plan.spans[index] { reader.willNeed(s.file, range: s.range) }
         }
         let weights: LoadedBlock.Weights
@@ -190,6 +191,7 @@ public final class StreamingWeights: WeightProvider, @unchecked Sendable {
             embedTable = nil
         }
         if policy.dropPageCache { reader.dropCache(checkpoint) }
+        if policy.prefetch == .mmap { checkpoint.files.forEach { MappingAdvice.preferHugePages($0.mapping.bytes) } }
         state = StreamWindow(blocks: plan.blocks, window: window)
         self.window = state.window
         guard !plan.blocks.isEmpty else { return }

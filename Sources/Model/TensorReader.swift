@@ -116,6 +116,16 @@ enum MappingAdvice {
         }
     }
 
+    /// Asks for 2 MB page-cache folios and mappings where pages are read through `bytes`
+    /// (MADV_HUGEPAGE on a file mapping): a streamed block then takes a fault per 2 MB instead
+    /// of per 4 KB, and mapping and unmapping it every step costs about 1 ms per GB instead of
+    /// 4-80 ms (measured here; 4 KB folios left by fadvise readahead were the slowest).
+    static func preferHugePages(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        let (p, n) = span(base, bytes.count)
+        _ = madvise(p, n, MADV_HUGEPAGE)
+    }
+
     /// Whether the file pages under [start, start + count) of a mapping look cached: 17 pages
     /// spread over the range are asked with mincore. Streaming skips readahead and populating
     /// for cached blocks: the engine's own faults map cached pages more cheaply (the handler maps
@@ -152,4 +162,23 @@ enum MappingAdvice {
         _ = madvise(p, n, MADV_DONTNEED)
     }
 
+}
+
+/// Disk-probe support: the streaming loader's own way of reading a mapping.
+public enum StreamProbe {
+    /// Seconds to populate `region` of a file mapping (huge pages asked for) in 64 MB steps,
+    /// unmapping each step after it: the cost of streaming it once.
+    public static func populateSeconds(_ region: UnsafeRawBufferPointer) -> Double {
+        MappingAdvice.preferHugePages(region)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var offset = 0
+        let step = 64 << 20
+        while offset < region.count {
+            let r = MappedRegion(start: region.baseAddress! + offset, run: min(step, region.count - offset), stride: 0, rows: 1)
+            MappingAdvice.populate(r)
+            MappingAdvice.release(r)
+            offset += step
+        }
+        return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    }
 }
