@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Kernels
 import Runtime
 
 struct BenchLocal: ParsableCommand {
@@ -28,5 +29,22 @@ struct BenchLocal: ParsableCommand {
             enc.outputFormatting = .sortedKeys
             for r in rows { print(String(decoding: try enc.encode(r), as: UTF8.self)) }
         }
+    }
+}
+
+struct BenchKernels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-kernels",
+        abstract: "Linear-layer kernels alone: decode matvec vs read bandwidth, prefill GEMM vs FMA peak, per weight type.")
+
+    @Option(help: "Threads.") var threads: Int = 2
+    @Option(help: "Weight types (F32,F16,BF16,Q8_0,Q4_0).") var types: String = "F32,F16,BF16,Q8_0,Q4_0"
+    @Option(help: "Prompt tokens for the GEMM.") var tokens: Int = 128
+
+    func run() throws {
+        let list = try types.split(separator: ",").map { try WeightType(name: String($0)) }
+        let bench = KernelBenchmark(threads: threads)
+        _ = bench.decode(types: list) { print($0) }
+        _ = bench.prefill(types: list, tokens: tokens) { print($0) }
     }
 }
