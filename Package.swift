@@ -69,8 +69,9 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "WireProtocol"], exclude: ["CInterop"]),
         .testTarget(name: "ClusterPlanTests", dependencies: ["ClusterPlan", "Model"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"]),
         // Cluster/, Scripts/ (compose file, netns cluster, launcher) exercised for real.
-        .testTarget(name: "OpsTests", dependencies: ["Runtime", .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "OpsTests", dependencies: ["Runtime", "TestSupport", .product(name: "Yams", package: "Yams")]),
     ]
 )

@@ -1,111 +1,14 @@
 import Foundation
+@_exported import TestSupport
 import Testing
 
-/// Where the repository, its scripts, fixtures and the built executables are, found from this
-/// file and the test binary (works in any clone).
-enum Repo {
-    static let root: URL = {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while dir.path != "/" {
-            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { return dir }
-            dir.deleteLastPathComponent()
-        }
-        fatalError("Package.swift not found above \(#filePath)")
-    }()
-
-    static func path(_ relative: String) -> URL { root.appendingPathComponent(relative) }
+extension Repo {
     static var netnsCluster: URL { path("Scripts/netns-cluster.sh") }
     static var launcher: URL { path("Scripts/launch-hosts.sh") }
     static var tinyLlama: URL { path("Tests/Fixtures/tiny-llama") }
-
-    /// `swift test` runs .build/<triple>/debug/ShoalPackageTests.xctest; the executables sit beside it.
-    static let products: URL = {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0 ..< 3 {
-            if FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("shoal-worker").path) { return dir }
-            dir.deleteLastPathComponent()
-        }
-        return root.appendingPathComponent(".build/debug")
-    }()
-
-    static var worker: URL { products.appendingPathComponent("shoal-worker") }
-    static var coordinator: URL { products.appendingPathComponent("shoal-coordinator") }
-
-    /// Fails with a message that says what to build, rather than a missing-file error later.
-    static func requireExecutables() throws {
-        for url in [worker, coordinator] where !FileManager.default.isExecutableFile(atPath: url.path) {
-            throw OpsFailure("\(url.path) is missing: build the executables first (swift build --build-tests)")
-        }
-    }
 }
 
-struct OpsFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// A pipe drained on a background thread, so a chatty child never blocks on a full pipe.
-final class PipeCollector: @unchecked Sendable {
-    // Sendable: `data` is only touched under `lock`.
-    private let lock = NSLock()
-    private var data = Data()
-
-    init(_ pipe: Pipe) {
-        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let chunk = handle.availableData
-            guard let self, !chunk.isEmpty else { return }
-            self.lock.lock()
-            self.data.append(chunk)
-            self.lock.unlock()
-        }
-    }
-
-    var text: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return String(decoding: data, as: UTF8.self)
-    }
-}
-
-struct CommandResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-    var seconds: Double
-    var succeeded: Bool { status == 0 }
-    /// For failure messages: what the command printed.
-    var transcript: String { "exit \(status)\nstdout:\n\(stdout)\nstderr:\n\(stderr)" }
-}
-
-/// Runs `executable` to completion; kills it (SIGKILL: test runners may block SIGTERM in
-/// children) when `timeout` passes, and says so.
-@discardableResult
-func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 120) throws -> CommandResult {
-    let p = Process()
-    p.executableURL = executable
-    p.arguments = arguments
-    p.currentDirectoryURL = Repo.root
-    var env = ProcessInfo.processInfo.environment
-    env.merge(environment) { $1 }
-    p.environment = env
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = FileHandle.nullDevice
-    let o = PipeCollector(out), e = PipeCollector(err)
-    let start = Date()
-    try p.run()
-    while p.isRunning, Date().timeIntervalSince(start) < timeout { Thread.sleep(forTimeInterval: 0.05) }
-    if p.isRunning {
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-        throw OpsFailure("\(executable.lastPathComponent) \(arguments.joined(separator: " ")) did not finish within \(Int(timeout)) s\nstderr:\n\(e.text)")
-    }
-    p.waitUntilExit()
-    // Let the readability handlers drain what is left in the pipes.
-    Thread.sleep(forTimeInterval: 0.05)
-    return CommandResult(status: p.terminationStatus, stdout: o.text, stderr: e.text, seconds: Date().timeIntervalSince(start))
-}
+typealias OpsFailure = TestFailure
 
 func bash(_ script: URL, _ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 120) throws -> CommandResult {
     try run(URL(fileURLWithPath: "/bin/bash"), [script.path] + arguments, environment: environment, timeout: timeout)

@@ -1,65 +1,10 @@
 import Foundation
 import Model
+@_exported import TestSupport
 import Testing
 
-/// Paths of the built executables and the fixtures, found from the test binary and this file.
-enum Paths {
-    static let products: URL = {
-        // `swift test` runs .build/<triple>/debug/ShoalPackageTests.xctest; the executables sit beside it.
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0 ..< 3 {
-            if FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("shoal-worker").path) { return dir }
-            dir.deleteLastPathComponent()
-        }
-        var root = URL(fileURLWithPath: #filePath)
-        while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) { root.deleteLastPathComponent() }
-        return root.appendingPathComponent(".build/debug")
-    }()
-
-    static var worker: URL { products.appendingPathComponent("shoal-worker") }
-    static var coordinator: URL { products.appendingPathComponent("shoal-coordinator") }
-
-    static let fixtures: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            let candidate = url.appendingPathComponent("Fixtures")
-            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("tiny-llama").path) { return candidate }
-        }
-        fatalError("Tests/Fixtures not found")
-    }()
-
-    static func model(_ name: String) -> URL { fixtures.appendingPathComponent(name) }
-
-    static func temporaryDirectory(_ label: String) -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("shoal-\(label)-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-}
-
-/// Collects a pipe's output on a background thread (so a chatty child never blocks on a full pipe).
-final class OutputCollector: @unchecked Sendable {
-    // Sendable: all access goes through the lock.
-    private let lock = NSLock()
-    private var data = Data()
-
-    init(_ pipe: Pipe) {
-        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let chunk = handle.availableData
-            guard let self, !chunk.isEmpty else { return }
-            self.lock.lock()
-            self.data.append(chunk)
-            self.lock.unlock()
-        }
-    }
-
-    var text: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return String(decoding: data, as: UTF8.self)
-    }
-}
+typealias Paths = Repo
+typealias OutputCollector = PipeCollector
 
 /// A real `shoal-worker` process on a loopback port of its own choosing.
 final class WorkerProcess {
@@ -114,33 +59,10 @@ func stopAll(_ workers: [WorkerProcess]) {
     workers.forEach { $0.stop() }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
-
-/// Runs a command to completion (or kills it at `timeout`), returning status, stdout, stderr and duration.
-func runCommand(_ url: URL, _ arguments: [String], timeout: TimeInterval = 60, whileRunning: ((Process, OutputCollector) -> Void)? = nil)
-    throws -> (status: Int32, stdout: String, stderr: String, seconds: Double) {
-    let p = Process()
-    p.executableURL = url
-    p.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    let o = OutputCollector(out), e = OutputCollector(err)
-    let start = Date()
-    try p.run()
-    whileRunning?(p, o)
-    while p.isRunning, Date().timeIntervalSince(start) < timeout { Thread.sleep(forTimeInterval: 0.02) }
-    if p.isRunning {
-        p.terminate()
-        p.waitUntilExit()
-        throw TestFailure("\(url.lastPathComponent) \(arguments.joined(separator: " ")) did not finish within \(timeout) s")
-    }
-    p.waitUntilExit()
-    Thread.sleep(forTimeInterval: 0.05)  // let the collectors drain
-    return (p.terminationStatus, o.text, e.text, Date().timeIntervalSince(start))
+/// Runs a command to completion (or kills it at `timeout`).
+func runCommand(_ url: URL, _ arguments: [String], timeout: TimeInterval = 60,
+                whileRunning: ((Process, PipeCollector) -> Void)? = nil) throws -> CommandResult {
+    try run(url, arguments, timeout: timeout, whileRunning: whileRunning)
 }
 
 func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {

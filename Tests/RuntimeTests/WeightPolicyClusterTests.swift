@@ -111,7 +111,7 @@ struct QuantizeCommandTests {
         let q = try runCommand(Paths.coordinator, ["quantize", "--model", src, "--to", "q4_0", "--out", out.path])
         #expect(q.status == 0 && q.stdout.contains("29 of 39 tensors quantized to q4_0"), "\(q.stdout)\(q.stderr)")
         let args = ["--prompt", "The future of distributed inference", "--max-tokens", "16", "--json", "--threads", "1"]
-        func tokens(_ r: (status: Int32, stdout: String, stderr: String, seconds: Double)) throws -> [Int] {
+        func tokens(_ r: CommandResult) throws -> [Int] {
             #expect(r.status == 0, "\(r.stderr)")
             let last = try #require(r.stdout.split(separator: "\n").last)
             return try #require((try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])?["tokens"] as? [Int])
