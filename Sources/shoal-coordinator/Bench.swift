@@ -41,7 +41,9 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("prompt-len"), help: "Prompt tokens.") var promptLen: Int = 32
     @Option(help: "Tokens generated per sequence.") var gen: Int = 32
     @Option(help: "Repeats per plan.") var `repeat`: Int = 3
-    @Option(help: "Sequences in flight (pipeline micro-batches).") var sequences: Int = 1
+    @Option(help: "Sequences generated together.") var sequences: Int = 1
+    @Option(name: .customLong("micro-batches"), help: "Steps in flight: the sequences are split into this many micro-batches (default: one per sequence, so pipeline stages overlap; 1 batches them all).")
+    var microBatches: Int?
     @Option(help: "Cluster token (default: $SHOAL_TOKEN).") var token: String?
     @Option(help: "Write results to FILE.csv or FILE.json.") var out: String?
     @OptionGroup var weights: WeightFlags
@@ -65,7 +67,7 @@ struct Bench: ParsableCommand {
         guard !plans.isEmpty else { throw ValidationError("no plan fits: check --nodes, --tp and --pp") }
         var experiment = LatencyExperiment(
             checkpoint: checkpoint, workers: addresses, token: token ?? ProcessInfo.processInfo.environment["SHOAL_TOKEN"] ?? fileToken ?? "",
-            promptLength: promptLen, generate: gen, repeats: `repeat`, sequences: sequences, logger: coordinatorLogger())
+            promptLength: promptLen, generate: gen, repeats: `repeat`, sequences: sequences, microBatches: microBatches, logger: coordinatorLogger())
         experiment.weights = try weights.policy()
         let transport = try ZMQTransport()
         var rows: [LatencyExperiment.Row] = []

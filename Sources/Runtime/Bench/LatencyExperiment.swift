@@ -39,6 +39,7 @@ public struct LatencyExperiment {
         public var gen: Int
         public var `repeat`: Int
         public var sequences: Int
+        public var micro_batches: Int
         public var ttft_ms_p50: Double
         public var tpot_ms_p50: Double
         public var tpot_ms_p90: Double
@@ -51,14 +52,14 @@ public struct LatencyExperiment {
         public var bytes_per_token_analytic: Double
         public var per_node: [NodeFigures]
 
-        public static let csvColumns = ["plan", "nodes", "tp", "pp", "allreduce", "sync", "prompt_len", "gen", "repeat", "sequences",
+        public static let csvColumns = ["plan", "nodes", "tp", "pp", "allreduce", "sync", "prompt_len", "gen", "repeat", "sequences", "micro_batches",
                                         "ttft_ms_p50", "tpot_ms_p50", "tpot_ms_p90", "tokens_per_s", "compute_ms_per_token",
                                         "comm_ms_per_token", "allreduce_us_p50", "allreduce_us_p90", "bytes_per_token_per_node",
                                         "bytes_per_token_analytic"]
 
         public var csvLine: String {
             let f = { (x: Double) in String(format: "%.4f", x) }
-            return [plan, "\(nodes)", "\(tp)", "\(pp)", allreduce, sync, "\(prompt_len)", "\(gen)", "\(`repeat`)", "\(sequences)",
+            return [plan, "\(nodes)", "\(tp)", "\(pp)", allreduce, sync, "\(prompt_len)", "\(gen)", "\(`repeat`)", "\(sequences)", "\(micro_batches)",
                     f(ttft_ms_p50), f(tpot_ms_p50), f(tpot_ms_p90), f(tokens_per_s), f(compute_ms_per_token), f(comm_ms_per_token),
                     f(allreduce_us_p50), f(allreduce_us_p90), f(bytes_per_token_per_node), f(bytes_per_token_analytic)]
                 .joined(separator: ",")
@@ -72,12 +73,15 @@ public struct LatencyExperiment {
     public var generate: Int
     public var repeats: Int
     public var sequences: Int
+    /// Groups the sequences are split into, each a step of its own in flight (stages overlap);
+    /// 1 runs all sequences as one batch (weights read once per step for all of them).
+    public var microBatches: Int
     public var logger: Logger
     /// How workers hold their weights (`--quantize`, `--memory-window`, ...).
     public var weights = WeightPolicy()
 
     public init(checkpoint: Checkpoint, workers: [String], token: String, promptLength: Int, generate: Int, repeats: Int,
-                sequences: Int, logger: Logger) {
+                sequences: Int, microBatches: Int? = nil, logger: Logger) {
         self.checkpoint = checkpoint
         self.workers = workers
         self.token = token
@@ -85,6 +89,7 @@ public struct LatencyExperiment {
         self.generate = generate
         self.repeats = repeats
         self.sequences = sequences
+        self.microBatches = microBatches ?? sequences
         self.logger = logger
     }
 
@@ -126,7 +131,7 @@ public struct LatencyExperiment {
         }
         // One warm-up request: first-touch page faults and connection setup stay out of the figures.
         cluster.beginRequest()
-        _ = try generator.run(requests(seed: 99), microBatches: sequences)
+        _ = try generator.run(requests(seed: 99), microBatches: microBatches)
         cluster.clearRecords()
 
         var ttft: [Double] = []
@@ -135,7 +140,7 @@ public struct LatencyExperiment {
         var decodeTokens = 0
         for r in 0 ..< repeats {
             cluster.beginRequest()
-            let outs = try generator.run(requests(seed: UInt64(r)), microBatches: sequences)
+            let outs = try generator.run(requests(seed: UInt64(r)), microBatches: microBatches)
             for o in outs {
                 ttft.append(o.ttftMs)
                 for (a, b) in zip(o.tokenTimesMs, o.tokenTimesMs.dropFirst()) { tpot.append(b - a) }
@@ -174,7 +179,7 @@ public struct LatencyExperiment {
         }
         let bytesPerToken = (perNode.map { $0.bytes_sent_per_step + $0.bytes_received_per_step }.max() ?? 0) / perToken
         return Row(plan: plan.description, nodes: plan.nodes, tp: plan.tp, pp: plan.pp, allreduce: plan.allReduce.rawValue,
-                   sync: plan.sync.rawValue, prompt_len: promptLength, gen: generate, repeat: repeats, sequences: sequences,
+                   sync: plan.sync.rawValue, prompt_len: promptLength, gen: generate, repeat: repeats, sequences: sequences, micro_batches: microBatches,
                    ttft_ms_p50: percentile(ttft, 0.5), tpot_ms_p50: percentile(tpot, 0.5), tpot_ms_p90: percentile(tpot, 0.9),
                    tokens_per_s: decodeWall > 0 ? Double(decodeTokens) / decodeWall : 0,
                    compute_ms_per_token: compute / perToken, comm_ms_per_token: comm / perToken,
