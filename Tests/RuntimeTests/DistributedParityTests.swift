@@ -74,6 +74,19 @@ final class DistributedParityTests {
         try check(model: "tiny-mixtral", reference: try Self.mixtral.get(), tp: 2, pp: 2, allReduce: allReduce, microBatches: 2)
     }
 
+    @Test func autoAllReduceMeasuresTheLinksAndPicksByTheCostModel() throws {
+        let checkpoint = try Checkpoint(directory: Paths.model("tiny-llama"))
+        let spec = ClusterSpec(workers: workers.prefix(3).map(\.address), tp: 3, allReduce: .auto)
+        let cluster = try Cluster(spec: spec, checkpoint: checkpoint, transport: transport, options: ClusterOptions(), logger: Self.logger)
+        defer { cluster.shutdown() }
+        let links = try #require(cluster.measuredLinks)
+        #expect(links.latency > 0 && links.bandwidth > 0)
+        #expect(cluster.plan.allReduce == links.best(nodes: 3, bytes: checkpoint.config.hiddenSize * 4))
+        let ref = try Self.llama.get()
+        let out = try Generator(backend: cluster, eos: []).run([GenerationRequest(promptTokens: ref.prompts[2], maxTokens: 32)])[0]
+        #expect(out.tokens == ref.outputs[2].tokens)
+    }
+
     @Test func unevenSplitAndLayerRanges() throws {
         let checkpoint = try Checkpoint(directory: Paths.model("tiny-llama"))
         let spec = ClusterSpec(workers: workers.prefix(4).map(\.address), tp: 2, pp: 2, split: [3, 1], layers: "0-0,1-3", allReduce: .fixed(.ring))
