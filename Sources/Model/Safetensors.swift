@@ -200,24 +200,36 @@ public struct SafetensorsWriter {
     public var totalBytes: Int { entries.reduce(0) { $0 + $1.byteCount } }
 
     public func write(to url: URL) throws {
+        let handle = try Self.create(url, tensors: entries.map { ($0.name, $0.dtype, $0.shape, $0.byteCount) }, metadata: metadata)
+        defer { try? handle.close() }
+        for e in entries { try e.write(handle) }
+    }
+
+    /// The 8-byte length and the JSON header (padded so the data section is 64-byte aligned) for
+    /// tensors laid out back to back in the given order.
+    public static func header(tensors: [(name: String, dtype: TensorDType, shape: [Int], byteCount: Int)],
+                              metadata: [String: String] = [:]) throws -> Data {
         var header: [String: Any] = [:]
         var offset = 0
-        for e in entries {
-            header[e.name] = ["dtype": e.dtype.rawValue, "shape": e.shape, "data_offsets": [offset, offset + e.byteCount]] as [String: Any]
-            offset += e.byteCount
+        for t in tensors {
+            header[t.name] = ["dtype": t.dtype.rawValue, "shape": t.shape, "data_offsets": [offset, offset + t.byteCount]] as [String: Any]
+            offset += t.byteCount
         }
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        // Pad the header with spaces so the data section starts 8-byte aligned, as the format recommends.
         while (json.count + 8) % 64 != 0 { json.append(0x20) }
-        FileManager.default.createFile(atPath: url.path, contents: nil)
-        guard let handle = try? FileHandle(forWritingTo: url) else {
-            throw ModelError.io(file: url.path, reason: "cannot open for writing")
-        }
-        defer { try? handle.close() }
         var length = UInt64(json.count).littleEndian
-        handle.write(Data(bytes: &length, count: 8))
-        handle.write(json)
-        for e in entries { try e.write(handle) }
+        return Data(bytes: &length, count: 8) + json
+    }
+
+    /// Creates `url` with the header written; the caller appends the tensors' bytes in order.
+    public static func create(_ url: URL, tensors: [(name: String, dtype: TensorDType, shape: [Int], byteCount: Int)],
+                              metadata: [String: String] = [:]) throws -> FileHandle {
+        let header = try header(tensors: tensors, metadata: metadata)
+        guard FileManager.default.createFile(atPath: url.path, contents: header), let handle = try? FileHandle(forWritingTo: url) else {
+            throw ModelError.io(file: url.path, reason: "cannot create the file")
+        }
+        try handle.seekToEnd()
+        return handle
     }
 }

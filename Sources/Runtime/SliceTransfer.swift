@@ -118,30 +118,21 @@ final class SliceReceiver {
         try configJSON.write(to: directory.appendingPathComponent("config.json"))
         if let generationJSON { try generationJSON.write(to: directory.appendingPathComponent("generation_config.json")) }
         // Header first (data offsets follow from the manifest), then the parts' bytes as they come.
-        var header: [String: Any] = [:]
-        var offset = 0
-        expected = []
+        var layout: [(name: String, dtype: TensorDType, shape: [Int], byteCount: Int)] = []
         for t in manifest {
             guard let dtype = TensorDType(wire: t.dtype) else {
                 throw RuntimeError.protocolViolation("slice manifest: tensor '\(t.name)' has unsupported dtype \(t.dtype)")
             }
             let bytes = Int(t.byteLength)
-            guard t.shape.reduce(1, { $0 * Int($1) }) * dtype.size == bytes else {
-                throw RuntimeError.protocolViolation("slice manifest: tensor '\(t.name)' shape \(t.shape) does not fit \(bytes) bytes")
+            let shape = t.shape.map { Int($0) }
+            guard shape.reduce(1, *) * dtype.size == bytes else {
+                throw RuntimeError.protocolViolation("slice manifest: tensor '\(t.name)' shape \(shape) does not fit \(bytes) bytes")
             }
-            header[t.name] = ["dtype": dtype.rawValue, "shape": t.shape.map { Int($0) }, "data_offsets": [offset, offset + bytes]] as [String: Any]
-            expected.append((t.name, bytes))
-            offset += bytes
+            layout.append((t.name, dtype, shape, bytes))
         }
-        total = offset
-        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        while (json.count + 8) % 64 != 0 { json.append(0x20) }
-        let file = directory.appendingPathComponent("model.safetensors")
-        fm.createFile(atPath: file.path, contents: nil)
-        handle = try FileHandle(forWritingTo: file)
-        var length = UInt64(json.count).littleEndian
-        handle.write(Data(bytes: &length, count: 8))
-        handle.write(json)
+        expected = layout.map { ($0.name, $0.byteCount) }
+        total = layout.reduce(0) { $0 + $1.byteCount }
+        handle = try SafetensorsWriter.create(directory.appendingPathComponent("model.safetensors"), tensors: layout)
     }
 
     /// Appends a chunk, which must continue the current part at its current offset.
