@@ -3,6 +3,7 @@ import Foundation
 import Kernels
 import Model
 import Runtime
+import Transport
 
 /// How this run holds its weights: `--quantize` at load, `--memory-window` / `--memory-budget`
 /// streaming (on this machine or, carried in LoadShard, on every worker).
@@ -85,6 +86,7 @@ struct Accuracy: ParsableCommand {
     @Flag(name: .customLong("keep-lm-head"), help: "Leave an untied lm_head in its stored precision.") var keepLMHead = false
     @Option(help: "Compute threads.") var threads: Int = 1
     @Flag(help: "Print the rows as JSON lines too.") var json = false
+    @OptionGroup var cluster: ClusterFlags
 
     func run() throws {
         let dir = URL(fileURLWithPath: model)
@@ -92,6 +94,16 @@ struct Accuracy: ParsableCommand {
         let bench = QuantAccuracy(directory: dir, references: refs, threads: threads)
         let enc = JSONEncoder()
         enc.outputFormatting = .sortedKeys
+        if let spec = try cluster.spec() {
+            // Across workers: the cost of the plan's sync format (--sync) on the same metric.
+            let backend = try Cluster(spec: spec, checkpoint: try Checkpoint(directory: dir), transport: try ZMQTransport(),
+                                      options: ClusterOptions(), logger: coordinatorLogger())
+            defer { backend.shutdown() }
+            let row = try bench.measure(backend, label: "stored, \(backend.plan.summary)")
+            print(row.summary)
+            if json { print(String(decoding: try enc.encode(row), as: UTF8.self)) }
+            return
+        }
         for f in formats.split(separator: ",").map(String.init) {
             let policy = f == "stored" ? WeightPolicy() : WeightPolicy(quantization: try Quantization(name: f, keepLMHead: keepLMHead))
             let row = try bench.measure(policy)

@@ -59,8 +59,15 @@ public struct QuantAccuracy {
     /// Measures one weight policy (no quantization: the stored weights, the baseline).
     public func measure(_ weights: WeightPolicy) throws -> Row {
         let model = try LoadedModel(directory: directory, threads: threads, weights: weights)
-        let vocab = model.config.vocabSize
-        let backend = model.makeBackend()
+        let format = weights.quantization?.description ?? model.checkpoint.storedQuantization
+            ?? model.checkpoint.files.first?.tensors.values.first { $0.shape.count == 2 }?.dtype.rawValue.lowercased() ?? "?"
+        return try measure(model.makeBackend(), label: format)
+    }
+
+    /// Measures any backend — one node, or a cluster whose partial sums travel in a compressed
+    /// sync format — along the references' greedy paths.
+    public func measure(_ backend: any InferenceBackend, label: String) throws -> Row {
+        let vocab = backend.config.vocabSize
         var steps = 0, matches = 0
         var klSum = 0.0, klMax = 0.0
         var logitError: Float = 0
@@ -82,9 +89,7 @@ public struct QuantAccuracy {
                 if s + 1 < ref.greedyIDs.count { logits = try backend.step([StepInput(sequence: seq, tokens: [greedy])])[0] }
             }
         }
-        let format = weights.quantization?.description ?? model.checkpoint.storedQuantization
-            ?? model.checkpoint.files.first?.tensors.values.first { $0.shape.count == 2 }?.dtype.rawValue.lowercased() ?? "?"
-        return Row(model: directory.lastPathComponent, weight_format: format, prompts: references.count, steps: steps,
+        return Row(model: directory.lastPathComponent, weight_format: label, prompts: references.count, steps: steps,
                    greedy_match: Double(matches) / Double(max(steps, 1)), mean_kl: klSum / Double(max(steps, 1)), max_kl: klMax,
                    max_logit_error: Double(logitError))
     }
