@@ -89,21 +89,30 @@ static inline int ck_round_half_away(float v) {
     return t;
 }
 
-/// Prefetches every cache line of [p, p + n).
-static inline __attribute__((always_inline)) void ck_prefetch_range(const uint8_t *p, size_t n) {
-    for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, 3);
-    __builtin_prefetch(p + n - 1, 0, 3);
+/// How the matrix-vector kernels prefetch weights (ck_mv_driver.inc): not at all, the next
+/// segment they will read (into L1, used soon), or the weight stream far ahead (non-temporal, so
+/// the lines wait in L1 as the first to go instead of pushing out the activations).
+enum { CK_PF_NONE = 0, CK_PF_NEXT = 1, CK_PF_AHEAD = 2 };
+
+/// Prefetches for `mode` the lines at p, p + 64, ... below p + n.
+static inline __attribute__((always_inline)) void ck_prefetch_mode(int mode, const uint8_t *p, size_t n) {
+    if (mode == CK_PF_NEXT)
+        for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, 3);
+    else if (mode == CK_PF_AHEAD)
+        for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Activations quantized for integer dot products against q8_0 / q4_0 weights
 // ---------------------------------------------------------------------------------------------
 
-/// x quantized per block of 32 like GGML's q8_0 but with an f32 scale (no fp16 rounding of d):
-/// d = amax / 127, q = roundf(x / d). Same rule on every ISA, so integer dots agree exactly.
+/// Activation rows quantized per block of 32 like GGML's q8_0 but with an f32 scale (no fp16
+/// rounding of d): d = amax / 127, q = roundf(x / d). Same rule on every ISA, so integer dots agree
+/// exactly.
 typedef struct {
-    int8_t *q; // [cols]
-    float *d;  // [cols / 32]
+    int8_t *q; // [ntok, cols]
+    float *d;  // [ntok, cols / 32]
+    int ntok;
     void *aux; // per-ISA layout derived from q and d for one weight dtype (xq_aux_prepare)
 } ck_xq;
 
@@ -115,16 +124,27 @@ typedef struct {
     ck_isa isa;
     unsigned extensions; // CK_EXT_* this table uses
 
-    /// y[r] (+)= dot(W[r, 0:cols], x) for r < nrows; W of a float dtype (f32, f16, bf16).
+    /// Y[t, r] (+)= dot(W[r, 0:cols], X[t, 0:cols]) for r < nrows, t < ntok; W of a float dtype
+    /// (f32, f16, bf16); Y is [ntok, ldy]; X comes packed by pack_x. Each row is read from
+    /// memory once and its dot with every token is summed exactly as with ntok == 1.
     void (*matvec_float)(ck_dtype wtype, const uint8_t *w, size_t row_bytes, int nrows, int cols,
-                         const float *x, float *y, int accumulate);
-    /// Same for q8_0 / q4_0 weights against an activation quantized by quantize_x.
+                         const float *xp, int ntok, float *y, int ldy, int accumulate);
+    /// Lanes of one block of the packed activation layout (the vector width), and the packer:
+    /// X [ntok, ldx] (cols used) as xp[(c / lanes) * ntok + t][c % lanes], all tokens of a block
+    /// side by side, so a pass over several tokens reads one aligned sequential stream (rows of X
+    /// read side by side are as many streams, and unaligned vector loads split across cache lines
+    /// at twice the cost). Lanes past cols are never read. One token's packed row is its x row
+    /// itself, so ck_linear packs only for ntok > 1.
+    int x_lanes;
+    void (*pack_x)(const float *x, int ldx, int cols, int ntok, float *xp);
+    /// Same for q8_0 / q4_0 weights against the xq->ntok activation rows quantized by quantize_x.
     void (*matvec_quant)(ck_dtype wtype, const uint8_t *w, size_t row_bytes, int nrows, int cols,
-                         const ck_xq *xq, float *y, int accumulate);
-    /// Fills xq for cols (multiple of 32) values of x.
-    void (*quantize_x)(const float *x, int cols, ck_xq *xq);
-    /// Optional (NULL when unused): bytes of, and builder for, xq->aux for weights of dtype t.
-    size_t (*xq_aux_bytes)(ck_dtype t, int cols);
+                         const ck_xq *xq, float *y, int ldy, int accumulate);
+    /// Quantizes cols (multiple of 32) values of x: q[0:cols], d[0:cols/32].
+    void (*quantize_x)(const float *x, int cols, int8_t *q, float *d);
+    /// Optional (NULL when unused): bytes of, and builder for, xq->aux for ntok rows of cols
+    /// activations facing weights of dtype t.
+    size_t (*xq_aux_bytes)(ck_dtype t, int cols, int ntok);
     void (*xq_aux_prepare)(ck_dtype t, int cols, const ck_xq *xq, void *aux);
 
     /// GEMM micro-kernel: tile[t * gemm_nr + r] = dot(x[t][0:kc], w[r][0:kc]) for t < gemm_mr,
@@ -160,18 +180,67 @@ extern const ck_kernels ck_kernels_avx512_vnni;
 extern const ck_kernels ck_kernels_neon;
 #endif
 
+/// Matrix-vector blocking and prefetch (ck_mv_driver.inc, tuned on Zen 5 with 48 KB of L1D):
+/// rows stream whole while the activations of all tokens for one row fit CK_MV_X_BUDGET bytes
+/// (next to the streaming weights in L1), or while they are at most CK_MV_X_RATIO bytes per weight
+/// byte (L2 feeds that much alongside: one-token rows of any length). Otherwise bands of
+/// CK_MV_BAND rows are swept in column blocks with CK_MV_BLOCK_BUDGET bytes of activations,
+/// prefetching CK_MV_PF_SEGMENTS segments ahead. Whole rows prefetch CK_MV_AHEAD bytes ahead.
+#ifndef CK_MV_X_BUDGET
+#define CK_MV_X_BUDGET (32 * 1024)
+#endif
+#ifndef CK_MV_X_RATIO
+#define CK_MV_X_RATIO 2
+#endif
+#ifndef CK_MV_BAND
+#define CK_MV_BAND 8
+#endif
+#ifndef CK_MV_BLOCK_BUDGET
+#define CK_MV_BLOCK_BUDGET (24 * 1024)
+#endif
+#ifndef CK_MV_PF_SEGMENTS
+#define CK_MV_PF_SEGMENTS 2
+#endif
+#ifndef CK_MV_AHEAD
+#define CK_MV_AHEAD (16 * 1024)
+#endif
+
+/// Switch cases CK_MV_CASE(1) ... CK_MV_CASE(CK_MV_NT) (the including ISA file defines CK_MV_NT,
+/// 4 or 8, and CK_MV_CASE): one specialization of a matvec kernel per token count, so each keeps
+/// its accumulators in registers.
+#define CK_MV_CASES_4 CK_MV_CASE(1) CK_MV_CASE(2) CK_MV_CASE(3) CK_MV_CASE(4)
+#define CK_MV_CASES_8 CK_MV_CASES_4 CK_MV_CASE(5) CK_MV_CASE(6) CK_MV_CASE(7) CK_MV_CASE(8)
+#define CK_MV_CASES_PASTE(n) CK_MV_CASES_##n
+#define CK_MV_CASES_N(n) CK_MV_CASES_PASTE(n)
+#define CK_MV_CASES CK_MV_CASES_N(CK_MV_NT)
+
+/// Start of the segment `d` places after segment (row r of the band starting at b0, block
+/// starting at step s0) in processing order, or NULL past the last row.
+static inline const uint8_t *ck_mv_segment_after(const uint8_t *w, size_t row_bytes, size_t step_bytes, int nrows, int band,
+                                                    int block, int nblocks, int b0, int r, int s0, int d) {
+    const long per_band = (long)band * nblocks; // segments of a whole band
+    long j = (long)(s0 / block) * band + (r - b0) + d;
+    const long r2 = b0 + j / per_band * band + j % per_band % band, blk = j % per_band / band;
+    return r2 < nrows ? w + (size_t)r2 * row_bytes + (size_t)blk * (size_t)block * step_bytes : NULL;
+}
+
 /// Kernel table of the active ISA and extensions.
 const ck_kernels *ck_kernels_active(void);
 
+/// Floats of the packed activation layout (see ck_kernels.pack_x).
+static inline size_t ck_packed_x_floats(int cols, int ntok, int lanes) {
+    return (size_t)((cols + lanes - 1) / lanes) * (size_t)ntok * (size_t)lanes;
+}
+
 // Portable pieces reused by SIMD paths for tails and rarely-hot work.
 void ck_portable_to_f32(ck_dtype dtype, const void *src, float *dst, size_t n);
-void ck_portable_quantize_x(const float *x, int cols, ck_xq *xq);
+void ck_portable_quantize_x(const float *x, int cols, int8_t *q, float *d);
 
 // ---------------------------------------------------------------------------------------------
 // Per-thread scratch (grows on demand, freed at thread exit)
 // ---------------------------------------------------------------------------------------------
 
-enum { CK_SCRATCH_XQ = 0, CK_SCRATCH_GEMM = 1, CK_SCRATCH_QG = 2, CK_SCRATCH_SLOTS = 3 };
+enum { CK_SCRATCH_XQ = 0, CK_SCRATCH_GEMM = 1, CK_SCRATCH_QG = 2, CK_SCRATCH_MV = 3, CK_SCRATCH_SLOTS = 4 };
 /// 64-byte aligned buffer of at least `bytes` owned by the calling thread; contents undefined.
 void *ck_scratch(int slot, size_t bytes);
 

@@ -12,6 +12,7 @@ typedef __m256 CK_V;
 #define CK_VW 8
 #define CK_GEMM_MR 3
 #define CK_GEMM_NR 4
+#define CK_MV_NT 4 // two accumulators per token in 16 registers
 
 /// Lanes [0, n) set: masks for vmaskmov, which never touches memory of masked-off lanes.
 CK_TGT CK_INLINE __m256i ck_mask(int n) {
@@ -139,48 +140,63 @@ typedef struct {
 } CK_QGX;
 typedef __m256 CK_QGACC;
 
-CK_TGT CK_INLINE CK_QGX ck_qg_x(int vnni, ck_dtype t, const ck_xq *xq, int b) {
+CK_TGT CK_INLINE CK_QGX ck_qg_x(int vnni, ck_dtype t, const int8_t *q, const float *d, int b) {
     CK_QGX g;
-    const int8_t *x = xq->q + b * CK_QK;
+    const int8_t *x = q + b * CK_QK;
     __m256i x0 = _mm256_loadu_si256((const __m256i *)x), zero = _mm256_setzero_si256();
+    __m128 d2 = _mm_castpd_ps(_mm_load_sd((const double *)(d + b)));
     if (t == CK_Q4_0) {
         __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + 32));
         g.xa = _mm256_permute2x128_si256(x0, x1, 0x20);
         g.xb = _mm256_permute2x128_si256(x0, x1, 0x31);
         __m256i eight = _mm256_set1_epi8(8);
         g.bias = _mm256_sub_epi32(zero, ck_dot256(vnni, ck_dot256(vnni, zero, eight, g.xa), eight, g.xb));
-        __m128 d2 = _mm_castpd_ps(_mm_load_sd((const double *)(xq->d + b)));
         g.dx = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d2), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
     } else {
         g.xa = x0;
         g.xb = _mm256_loadu_si256((const __m256i *)(x + 32));
         g.bias = zero;
-        __m128 d2 = _mm_castpd_ps(_mm_load_sd((const double *)(xq->d + b)));
         g.dx = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d2), _mm256_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1));
     }
     return g;
 }
 
-CK_TGT CK_INLINE CK_QGACC ck_qg_row(int vnni, ck_dtype t, CK_QGACC acc, const uint8_t *blk, const CK_QGX *g) {
-    __m256i dot;
+/// q4_0: the nibbles of both blocks (a: low, b: high); q8_0: the two blocks' weights (a, b) and
+/// their magnitudes (abs_a, abs_b). dw: weight scale of the block each lane of the dot belongs to.
+typedef struct {
+    __m256i a, b, abs_a, abs_b;
     __m256 dw;
+} CK_QGW;
+
+CK_TGT CK_INLINE CK_QGW ck_qg_w(ck_dtype t, const uint8_t *blk) {
+    CK_QGW w;
     if (t == CK_Q4_0) {
         __m256i v = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2)));
         v = _mm256_inserti128_si256(v, _mm_loadu_si128((const __m128i *)(blk + 20)), 1);
         __m256i m = _mm256_set1_epi8(0x0F);
-        __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
-        dot = ck_dot256(vnni, ck_dot256(vnni, g->bias, lo, g->xa), hi, g->xb);
+        w.a = _mm256_and_si256(v, m), w.b = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+        w.abs_a = w.abs_b = _mm256_setzero_si256();
         __m128i dh = _mm_insert_epi16(_mm_cvtsi32_si128(ck_load_u16(blk)), ck_load_u16(blk + 18), 1);
-        dw = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(dh)), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+        w.dw = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(dh)), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
     } else {
-        __m256i v0 = _mm256_loadu_si256((const __m256i *)(blk + 2)), v1 = _mm256_loadu_si256((const __m256i *)(blk + 36));
-        __m256i zero = _mm256_setzero_si256();
-        dot = _mm256_hadd_epi32(ck_dot256(vnni, zero, _mm256_abs_epi8(v0), _mm256_sign_epi8(g->xa, v0)),
-                                ck_dot256(vnni, zero, _mm256_abs_epi8(v1), _mm256_sign_epi8(g->xb, v1)));
+        w.a = _mm256_loadu_si256((const __m256i *)(blk + 2)), w.b = _mm256_loadu_si256((const __m256i *)(blk + 36));
+        w.abs_a = _mm256_abs_epi8(w.a), w.abs_b = _mm256_abs_epi8(w.b);
         __m128i dh = _mm_insert_epi16(_mm_cvtsi32_si128(ck_load_u16(blk)), ck_load_u16(blk + 34), 1);
-        dw = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(dh)), _mm256_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1));
+        w.dw = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(dh)), _mm256_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1));
     }
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(dw, g->dx), acc);
+    return w;
+}
+
+CK_TGT CK_INLINE CK_QGACC ck_qg_dot(int vnni, ck_dtype t, CK_QGACC acc, const CK_QGW *w, const CK_QGX *g) {
+    __m256i dot;
+    if (t == CK_Q4_0) {
+        dot = ck_dot256(vnni, ck_dot256(vnni, g->bias, w->a, g->xa), w->b, g->xb);
+    } else {
+        __m256i zero = _mm256_setzero_si256();
+        dot = _mm256_hadd_epi32(ck_dot256(vnni, zero, w->abs_a, _mm256_sign_epi8(g->xa, w->a)),
+                                ck_dot256(vnni, zero, w->abs_b, _mm256_sign_epi8(g->xb, w->b)));
+    }
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(w->dw, g->dx), acc);
 }
 
 CK_TGT CK_INLINE CK_QGACC ck_qg_zero(void) { return _mm256_setzero_ps(); }
@@ -195,6 +211,8 @@ CK_TGT CK_INLINE float ck_qg_reduce(CK_QGACC v) { return ck_v_reduce_add(v); }
         .isa = CK_ISA_AVX2,                                                                                        \
         .extensions = ext,                                                                                         \
         .matvec_float = ck_matvec_float,                                                                           \
+        .x_lanes = CK_VW,                                                                                          \
+        .pack_x = ck_pack_x_simd,                                                                                  \
         .matvec_quant = quant,                                                                                     \
         .quantize_x = ck_quantize_x,                                                                               \
         .gemm_mr = CK_GEMM_MR,                                                                                     \

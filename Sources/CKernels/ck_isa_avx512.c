@@ -16,6 +16,7 @@ typedef __m512 CK_V;
 #ifndef CK_GEMM_NR
 #define CK_GEMM_NR 6
 #endif
+#define CK_MV_NT 8 // 32 registers: two accumulators per token leave half for weights and x
 
 CK_TGT CK_INLINE __mmask16 ck_mask(int n) { return (__mmask16)((1u << n) - 1u); }
 CK_TGT CK_INLINE CK_V ck_v_zero(void) { return _mm512_setzero_ps(); }
@@ -158,137 +159,197 @@ CK_TGT CK_INLINE __m512i ck_dot512(int vnni, __m512i acc, __m512i u, __m512i s) 
 // even offsets and a lane that reaches into the next block only covers its scale bytes), so the
 // integer lane sums can be scaled per lane: the block's scale comes out of the raw bytes with
 // one word permute over the previous and the current chunk.
+//
+// The int8 dot instructions multiply unsigned by signed bytes. q4_0 (weights nibble - 8) and
+// q8_0 with VNNI store x + 128 as the unsigned side and subtract 128 * (sum of the lane's
+// weights), a term of the weights alone computed once per chunk for all tokens; the bytes facing
+// scales and the row's end then hold 128, and the same term cancels them. Plain q8_0 multiplies
+// |w| by x with w's sign (x + 128 times w could overflow maddubs' int16 pairs), no term needed.
+//
+// Tables are laid out per chunk, a header and then each token's activation data, so a pass over
+// several tokens reads one sequential stream and every token's data sits at a constant offset
+// from the chunk's record.
 
-/// x-side tables for one row length, built once per call (ck_raw_prepare). Offsets are bytes of
-/// the row; lanes are its 4-byte groups; chunks 64 bytes. Sizes are padded to whole chunks.
+/// Bytes of one token's data in a chunk record, 64 each: xa (activation facing each byte; q4_0:
+/// facing the low nibble), xb (q4_0: facing the high nibble), dx (activation scale of the lane's
+/// block, 0 past the row).
+#define CK_RAW_TOK(t) ((t) == CK_Q4_0 ? 192 : 128)
+#define CK_RAW_XB 64
+#define CK_RAW_DX(t) (CK_RAW_TOK(t) - 64)
+/// Whether xa/xb hold x + 128 (see above) or x.
+#define CK_RAW_OFFSET(t, vnni) ((t) == CK_Q4_0 || (vnni))
+/// Chunk record header: for each 4-byte lane, the int16 word index of its block's scale within
+/// (previous chunk, chunk), then its int16 block number (-1 past the row).
+#define CK_RAW_HEAD 64
+#define CK_RAW_LANE_BLOCK 32
+
+/// x-side tables for one row length and ntok tokens, built once per call (ck_raw_prepare).
 typedef struct {
-    const int8_t *xa;   // [pad] activation facing each byte (q4_0: facing the low nibble)
-    const int8_t *xb;   // [pad] q4_0: activation facing the high nibble
-    const int32_t *bias; // [pad/4] -offset * sum of the lane's activations (offset 128 or 8)
-    const float *dx;    // [pad/4] activation scale of the lane's block (0 past the row)
-    const int16_t *idx; // [pad/4] word of the lane's block scale within (previous chunk, chunk)
+    const uint8_t *tab; // [chunks][CK_RAW_HEAD + ntok * CK_RAW_TOK]
+    size_t rec;         // bytes of one chunk's record
 } ck_raw;
 
-static size_t ck_raw_pad(ck_dtype t, int cols) { return (ck_dtype_row_bytes(t, (size_t)cols) + 63) / 64 * 64; }
+static size_t ck_raw_chunks(ck_dtype t, int cols) { return (ck_dtype_row_bytes(t, (size_t)cols) + 63) / 64; }
 
-static size_t ck_raw_bytes(ck_dtype t, int cols) {
-    size_t pad = ck_raw_pad(t, cols);
-    return sizeof(ck_raw) + 64 + 2 * pad + pad + pad + pad / 2 + 4 * 64;
+/// The tables, plus room to lay out one token's activations as a raw row (xa and xb) on the way.
+static size_t ck_raw_bytes(ck_dtype t, int cols, int ntok) {
+    const size_t chunks = ck_raw_chunks(t, cols);
+    return sizeof(ck_raw) + 64 + chunks * (CK_RAW_HEAD + (size_t)ntok * CK_RAW_TOK(t)) + 2 * 64 * chunks;
 }
 
 CK_TGT static void ck_raw_prepare(ck_dtype t, int cols, const ck_xq *xq, void *mem, int vnni) {
-    const int bs = t == CK_Q8_0 ? CK_Q8_BLOCK_BYTES : CK_Q4_BLOCK_BYTES, nb = cols / CK_QK;
-    const size_t len = (size_t)nb * bs, pad = ck_raw_pad(t, cols);
-    uint8_t *p = (uint8_t *)(((uintptr_t)mem + sizeof(ck_raw) + 63) & ~(uintptr_t)63);
-    int8_t *xa = (int8_t *)p, *xb = xa + pad;
-    int32_t *bias = (int32_t *)(xb + pad);
-    float *dx = (float *)(bias + pad / 4);
-    int16_t *idx = (int16_t *)(dx + pad / 4);
-    memset(xa, 0, 2 * pad);
-    for (int b = 0; b < nb; b++) {
-        const int8_t *q = xq->q + b * CK_QK;
-        if (t == CK_Q8_0) {
-            memcpy(xa + (size_t)b * bs + 2, q, CK_QK);
-        } else {
-            memcpy(xa + (size_t)b * bs + 2, q, CK_QK / 2);
-            memcpy(xb + (size_t)b * bs + 2, q + CK_QK / 2, CK_QK / 2);
-        }
-    }
-    __m512i zero = _mm512_setzero_si512();
-    for (size_t o = 0; o < pad; o += 64) {
-        __m512i a = _mm512_load_si512(xa + o), s;
-        if (t == CK_Q8_0) // the plain flavour multiplies |w| by x with w's sign and needs no offset
-            s = vnni ? _mm512_slli_epi32(ck_dot512(1, zero, _mm512_set1_epi8(1), a), 7) : zero;
-        else
-            s = ck_dot512(vnni, ck_dot512(vnni, zero, _mm512_set1_epi8(8), a), _mm512_set1_epi8(8), _mm512_load_si512(xb + o));
-        _mm512_store_si512(bias + o / 4, _mm512_sub_epi32(zero, s));
-    }
+    const int bs = t == CK_Q8_0 ? CK_Q8_BLOCK_BYTES : CK_Q4_BLOCK_BYTES, nb = cols / CK_QK, ntok = xq->ntok;
+    const size_t len = (size_t)nb * bs, chunks = ck_raw_chunks(t, cols), tb = CK_RAW_TOK(t);
+    const size_t rec = CK_RAW_HEAD + (size_t)ntok * tb, pad = 64 * chunks;
+    uint8_t *tab = (uint8_t *)(((uintptr_t)mem + sizeof(ck_raw) + 63) & ~(uintptr_t)63);
+    int8_t *stage = (int8_t *)(tab + chunks * rec); // [2][pad]: one token's xa, xb as raw rows
     // A lane belongs to the block holding its first byte (one reaching into the next block only
-    // covers that block's scale bytes). Lanes past the row take the last block's scale, a finite
+    // covers that block's scale bytes). Lanes past the row read the last block's scale, a finite
     // number unlike arbitrary bytes, times dx = 0.
-    const float *d = xq->d;
-    const size_t lanes = pad / 4;
-    for (int b = 0; b < nb; b++) {
-        size_t start = (size_t)b * bs, l0 = (start + 3) / 4, l1 = (start + bs + 3) / 4;
-        for (size_t l = l0; l < l1; l++) {
-            dx[l] = d[b];
-            idx[l] = (int16_t)((start + 64 - (l / 16) * 64) / 2); // word in (previous, this) chunk
+    // Offsets and blocks stay below 2^31 (int32 lanes): rows are far shorter.
+    const __m512i lane = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60);
+    const __m512i vbs = _mm512_set1_epi32(bs), one = _mm512_set1_epi32(1), zero = _mm512_setzero_si512();
+    for (size_t c = 0; c < chunks; c++) {
+        const int c64 = (int)(64 * c), b0 = c64 / bs; // a chunk's lanes lie in blocks b0 .. b0 + 4
+        __m512i o = _mm512_add_epi32(_mm512_set1_epi32(c64), lane), b = _mm512_set1_epi32(b0);
+        for (int k = 1; k <= 4; k++)
+            b = _mm512_mask_add_epi32(b, _mm512_cmpge_epi32_mask(o, _mm512_set1_epi32((b0 + k) * bs)), b, one);
+        __mmask16 in = _mm512_cmplt_epi32_mask(o, _mm512_set1_epi32((int)len));
+        b = _mm512_min_epi32(b, _mm512_set1_epi32(nb - 1));
+        __m512i word = _mm512_srli_epi32(_mm512_sub_epi32(_mm512_mullo_epi32(b, vbs), _mm512_set1_epi32(c64 - 64)), 1);
+        word = _mm512_and_si512(word, _mm512_set1_epi32(63));
+        uint8_t *head = tab + c * rec;
+        _mm256_store_si256((__m256i *)head, _mm512_cvtepi32_epi16(word));
+        _mm256_store_si256((__m256i *)(head + CK_RAW_LANE_BLOCK),
+                           _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(in, _mm512_set1_epi32(-1), b)));
+    }
+    for (int i = 0; i < ntok; i++) {
+        const int8_t *q = xq->q + (size_t)i * cols;
+        const float *d = xq->d + (size_t)i * nb;
+        const size_t tok = CK_RAW_HEAD + (size_t)i * tb;
+        memset(stage, 0, 2 * pad); // 0 facing the scale bytes and past the row
+        for (int k = 0; k < nb; k++) {
+            int8_t *at = stage + (size_t)k * bs + 2;
+            if (t == CK_Q8_0) {
+                _mm256_storeu_si256((__m256i *)at, _mm256_loadu_si256((const __m256i *)(q + k * CK_QK)));
+            } else {
+                _mm_storeu_si128((__m128i *)at, _mm_loadu_si128((const __m128i *)(q + k * CK_QK)));
+                _mm_storeu_si128((__m128i *)(at + pad), _mm_loadu_si128((const __m128i *)(q + k * CK_QK + CK_QK / 2)));
+            }
+        }
+        const __m512i offset = CK_RAW_OFFSET(t, vnni) ? _mm512_set1_epi8((char)0x80) : zero;
+        for (size_t c = 0; c < chunks; c++) {
+            uint8_t *r = tab + c * rec + tok;
+            _mm512_store_si512(r, _mm512_xor_si512(_mm512_load_si512(stage + 64 * c), offset));
+            if (t == CK_Q4_0) _mm512_store_si512(r + CK_RAW_XB, _mm512_xor_si512(_mm512_load_si512(stage + pad + 64 * c), offset));
+            __m512i lb = _mm512_cvtepi16_epi32(_mm256_load_si256((const __m256i *)(tab + c * rec + CK_RAW_LANE_BLOCK)));
+            __mmask16 in = _mm512_cmpge_epi32_mask(lb, zero);
+            _mm512_store_ps((float *)(r + CK_RAW_DX(t)), _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in, lb, d, 4));
         }
     }
-    size_t last = (size_t)(nb - 1) * bs;
-    for (size_t l = (len + 3) / 4; l < lanes; l++) {
-        dx[l] = 0.0f;
-        idx[l] = (int16_t)(((last + 64 - (l / 16) * 64) / 2) & 63);
-    }
-    ck_raw *r = mem;
-    r->xa = xa, r->xb = xb, r->bias = bias, r->dx = dx, r->idx = idx;
+    ck_raw *raw = mem;
+    raw->tab = tab, raw->rec = rec;
 }
 
-CK_TGT CK_INLINE __m512 ck_raw_chunk(int vnni, ck_dtype t, __m512 acc, __m512i prev, __m512i cur, const ck_raw *r,
-                                     size_t o) {
-    __m512i dot;
-    if (t == CK_Q8_0) {
-        __m512i x = _mm512_load_si512(r->xa + o);
-        if (vnni) {
-            dot = ck_dpbusd512(_mm512_load_si512(r->bias + o / 4), _mm512_xor_si512(cur, _mm512_set1_epi8((char)0x80)), x);
-        } else {
-            __m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(cur), _mm512_setzero_si512(), x);
-            dot = ck_dot512(0, _mm512_setzero_si512(), _mm512_abs_epi8(cur), sx);
-        }
+/// acc[i] += chunk `cur` (after `prev`) of a row against token i's data (at tok + i * its size),
+/// i < nt; rec is the chunk's record.
+CK_TGT CK_INLINE void ck_raw_chunk(int vnni, ck_dtype t, int nt, __m512 *acc, __m512i prev, __m512i cur,
+                                   const uint8_t *rec, const uint8_t *tok) {
+    const size_t tb = CK_RAW_TOK(t);
+    const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1);
+    __m512i words = _mm512_permutex2var_epi16(prev, _mm512_castsi256_si512(_mm256_load_si256((const __m256i *)rec)), cur);
+    __m512 wscale = _mm512_cvtph_ps(_mm512_castsi512_si256(words));
+    // Weights as the dot's signed side (q8_0 plain: magnitudes, unsigned side), and the start of
+    // every token's dot: -128 * each lane's weight sum where x carries the +128 offset.
+    __m512i lo = cur, hi = cur, start = zero;
+    __mmask64 neg = 0;
+    if (t == CK_Q4_0) {
+        __m512i m = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+        lo = _mm512_sub_epi8(_mm512_and_si512(cur, m), eight);
+        hi = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(cur, 4), m), eight);
+        start = _mm512_sub_epi32(zero, _mm512_slli_epi32(ck_dot512(vnni, zero, ones, _mm512_add_epi8(lo, hi)), 7));
+    } else if (vnni) {
+        start = _mm512_sub_epi32(zero, _mm512_slli_epi32(ck_dot512(1, zero, ones, cur), 7));
     } else {
-        __m512i m = _mm512_set1_epi8(0x0F);
-        __m512i lo = _mm512_and_si512(cur, m), hi = _mm512_and_si512(_mm512_srli_epi16(cur, 4), m);
-        dot = ck_dot512(vnni, ck_dot512(vnni, _mm512_load_si512(r->bias + o / 4), lo, _mm512_load_si512(r->xa + o)), hi,
-                        _mm512_load_si512(r->xb + o));
+        lo = _mm512_abs_epi8(cur), neg = _mm512_movepi8_mask(cur);
     }
-    __m512i words = _mm512_permutex2var_epi16(prev, _mm512_castsi256_si512(_mm256_load_si256((const __m256i *)(r->idx + o / 4))), cur);
-    __m512 scale = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(words)), _mm512_load_ps(r->dx + o / 4));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc);
+    for (int i = 0; i < nt; i++) {
+        const uint8_t *r = tok + (size_t)i * tb;
+        __m512i x = _mm512_load_si512(r), dot;
+        if (t == CK_Q4_0)
+            dot = ck_dot512(vnni, ck_dot512(vnni, start, x, lo), _mm512_load_si512(r + CK_RAW_XB), hi);
+        else if (vnni)
+            dot = ck_dpbusd512(start, x, cur);
+        else
+            dot = ck_dot512(0, zero, lo, _mm512_mask_sub_epi8(x, neg, zero, x));
+        __m512 scale = _mm512_mul_ps(wscale, _mm512_load_ps((const float *)(r + CK_RAW_DX(t))));
+        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[i]);
+    }
 }
 
-/// dot(W[row, :], x) for one raw row of `len` bytes; `next` (strided views) is prefetched.
-CK_TGT CK_INLINE float ck_raw_row(int vnni, ck_dtype t, int prefetch, const uint8_t *row, const uint8_t *next,
-                                  size_t len, const ck_raw *r) {
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    __m512i prev = _mm512_setzero_si512();
-    size_t o = 0;
-    for (; o + 128 <= len; o += 128) {
-        if (prefetch) __builtin_prefetch(next + o), __builtin_prefetch(next + o + 64);
+typedef struct {
+    const ck_raw *raw;
+    size_t len; // bytes of a row
+} ck_raw_ctx;
+
+/// Chunks [s0, s1) of one raw row against tokens i0 .. i0 + nt - 1 (segment kernel of
+/// ck_mv_driver.inc; steps are 64-byte chunks).
+CK_TGT CK_INLINE void ck_raw_seg(int t, int vnni, int nt, int prefetch, const uint8_t *row, const uint8_t *pf, int s0,
+                                 int s1, int last, const void *ctx, int i0, __m512 *state, float *out) {
+    const ck_raw_ctx *cx = ctx;
+    const size_t len = cx->len, rec = cx->raw->rec, oend = last ? len : (size_t)s1 * 64;
+    const uint8_t *tab = cx->raw->tab + (size_t)s0 * rec;
+    const size_t tok = CK_RAW_HEAD + (size_t)i0 * CK_RAW_TOK(t); // this pass's first token in a record
+    __m512 acc0[CK_MV_NT], acc1[CK_MV_NT];
+    for (int i = 0; i < nt; i++) {
+        acc0[i] = s0 == 0 ? _mm512_setzero_ps() : state[i];
+        acc1[i] = s0 == 0 ? _mm512_setzero_ps() : state[nt + i];
+    }
+    size_t o = (size_t)s0 * 64;
+    __m512i prev = o == 0 ? _mm512_setzero_si512() : _mm512_loadu_si512(row + o - 64);
+    for (; o + 128 <= oend; o += 128, tab += 2 * rec) {
+        ck_prefetch_mode(prefetch, pf + o - (size_t)s0 * 64, 128);
         __m512i c0 = _mm512_loadu_si512(row + o), c1 = _mm512_loadu_si512(row + o + 64);
-        acc0 = ck_raw_chunk(vnni, t, acc0, prev, c0, r, o);
-        acc1 = ck_raw_chunk(vnni, t, acc1, c0, c1, r, o + 64);
+        ck_raw_chunk(vnni, t, nt, acc0, prev, c0, tab, tab + tok);
+        ck_raw_chunk(vnni, t, nt, acc1, c0, c1, tab + rec, tab + rec + tok);
         prev = c1;
     }
-    for (; o < len; o += 64) {
+    if (!last) {
+        for (int i = 0; i < nt; i++) state[i] = acc0[i], state[nt + i] = acc1[i];
+        return;
+    }
+    for (; o < len; o += 64, tab += rec) {
         __m512i c = len - o >= 64 ? _mm512_loadu_si512(row + o) : _mm512_maskz_loadu_epi8(~0ull >> (64 - (len - o)), row + o);
-        acc0 = ck_raw_chunk(vnni, t, acc0, prev, c, r, o);
+        ck_raw_chunk(vnni, t, nt, acc0, prev, c, tab, tab + tok);
         prev = c;
     }
-    return ck_v_reduce_add(_mm512_add_ps(acc0, acc1));
+    for (int i = 0; i < nt; i++) out[i] = ck_v_reduce_add(_mm512_add_ps(acc0[i], acc1[i]));
 }
 
+#define CK_MVD_NAME ck_raw_rows
+#define CK_MVD_ACC __m512
+#define CK_MVD_SEG ck_raw_seg
+#include "ck_mv_driver.inc"
+
 CK_TGT CK_INLINE void ck_raw_matvec(int vnni, ck_dtype t, const uint8_t *w, size_t row_bytes, int nrows, int cols,
-                                    const ck_xq *xq, float *y, int accumulate) {
+                                    const ck_xq *xq, float *y, int ldy, int accumulate) {
     const size_t len = ck_dtype_row_bytes(t, (size_t)cols);
-    const ck_raw *r = xq->aux;
-    const int strided = row_bytes != len;
-    for (int i = 0; i < nrows; i++) {
-        const uint8_t *row = w + (size_t)i * row_bytes;
-        float v = strided ? ck_raw_row(vnni, t, 1, row, row + row_bytes, len, r) : ck_raw_row(vnni, t, 0, row, row, len, r);
-        y[i] = accumulate ? y[i] + v : v;
-    }
+    const ck_raw_ctx cx = {xq->aux, len};
+    const int nsteps = (int)((len + 63) / 64);
+    if (t == CK_Q8_0)
+        ck_raw_rows(CK_Q8_0, vnni, w, row_bytes, len, nrows, nsteps, 64, cx.raw->rec, xq->ntok, &cx, y, ldy, accumulate);
+    else
+        ck_raw_rows(CK_Q4_0, vnni, w, row_bytes, len, nrows, nsteps, 64, cx.raw->rec, xq->ntok, &cx, y, ldy, accumulate);
 }
 
 CK_TGT static void ck_matvec_quant(ck_dtype t, const uint8_t *w, size_t row_bytes, int nrows, int cols, const ck_xq *xq,
-                                   float *y, int accumulate) {
-    if (t == CK_Q8_0) ck_raw_matvec(0, CK_Q8_0, w, row_bytes, nrows, cols, xq, y, accumulate);
-    else ck_raw_matvec(0, CK_Q4_0, w, row_bytes, nrows, cols, xq, y, accumulate);
+                                   float *y, int ldy, int accumulate) {
+    ck_raw_matvec(0, t, w, row_bytes, nrows, cols, xq, y, ldy, accumulate);
 }
 
 CK_TGT static void ck_matvec_quant_vnni(ck_dtype t, const uint8_t *w, size_t row_bytes, int nrows, int cols,
-                                        const ck_xq *xq, float *y, int accumulate) {
-    if (t == CK_Q8_0) ck_raw_matvec(1, CK_Q8_0, w, row_bytes, nrows, cols, xq, y, accumulate);
-    else ck_raw_matvec(1, CK_Q4_0, w, row_bytes, nrows, cols, xq, y, accumulate);
+                                        const ck_xq *xq, float *y, int ldy, int accumulate) {
+    ck_raw_matvec(1, t, w, row_bytes, nrows, cols, xq, y, ldy, accumulate);
 }
 
 CK_TGT static void ck_raw_prepare_plain(ck_dtype t, int cols, const ck_xq *xq, void *mem) { ck_raw_prepare(t, cols, xq, mem, 0); }
@@ -301,6 +362,8 @@ CK_TGT static void ck_raw_prepare_vnni(ck_dtype t, int cols, const ck_xq *xq, vo
         .isa = CK_ISA_AVX512,                                                                                      \
         .extensions = ext,                                                                                         \
         .matvec_float = ck_matvec_float,                                                                           \
+        .x_lanes = CK_VW,                                                                                          \
+        .pack_x = ck_pack_x_simd,                                                                                  \
         .matvec_quant = quant,                                                                                     \
         .xq_aux_bytes = ck_raw_bytes,                                                                              \
         .xq_aux_prepare = prepare,                                                                                 \

@@ -12,6 +12,7 @@ typedef float32x4_t CK_V;
 #define CK_VW 4
 #define CK_GEMM_MR 4
 #define CK_GEMM_NR 4
+#define CK_MV_NT 8 // 32 registers: two accumulators per token leave half for weights and x
 
 CK_INLINE CK_V ck_v_zero(void) { return vdupq_n_f32(0.0f); }
 CK_INLINE CK_V ck_v_set1(float f) { return vdupq_n_f32(f); }
@@ -129,24 +130,37 @@ CK_INLINE void ck_q_store_w(int8_t *dst, int8x16x2_t w) {
     vst1q_s8(dst + 16, w.val[1]);
 }
 
-CK_INLINE CK_QGX ck_qg_x(int vnni, ck_dtype t, const ck_xq *xq, int b) {
+CK_INLINE CK_QGX ck_qg_x(int vnni, ck_dtype t, const int8_t *q, const float *d, int b) {
     (void)vnni, (void)t;
     CK_QGX g;
-    g.x.val[0] = vld1q_s8(xq->q + b * CK_QK);
-    g.x.val[1] = vld1q_s8(xq->q + b * CK_QK + 16);
-    g.dx = xq->d[b];
+    g.x.val[0] = vld1q_s8(q + b * CK_QK);
+    g.x.val[1] = vld1q_s8(q + b * CK_QK + 16);
+    g.dx = d[b];
     return g;
 }
 
-CK_INLINE CK_QGACC ck_qg_row(int vnni, ck_dtype t, CK_QGACC acc, const uint8_t *blk, const CK_QGX *g) {
-    (void)vnni;
-    int8x16x2_t w = ck_q_load_w(t, blk);
+/// One block of signed weights and its scale.
+typedef struct {
+    int8x16x2_t w;
+    float dw;
+} CK_QGW;
+
+CK_INLINE CK_QGW ck_qg_w(ck_dtype t, const uint8_t *blk) {
+    CK_QGW w;
+    w.w = ck_q_load_w(t, blk);
+    w.dw = ck_fp16_to_f32(ck_load_u16(blk));
+    return w;
+}
+
+CK_INLINE CK_QGACC ck_qg_dot(int vnni, ck_dtype t, CK_QGACC acc, const CK_QGW *gw, const CK_QGX *g) {
+    (void)vnni, (void)t;
+    const int8x16x2_t w = gw->w;
     int16x8_t p0 = vmull_s8(vget_low_s8(w.val[0]), vget_low_s8(g->x.val[0]));
     p0 = vmlal_s8(p0, vget_high_s8(w.val[0]), vget_high_s8(g->x.val[0]));
     int16x8_t p1 = vmull_s8(vget_low_s8(w.val[1]), vget_low_s8(g->x.val[1]));
     p1 = vmlal_s8(p1, vget_high_s8(w.val[1]), vget_high_s8(g->x.val[1]));
     int32x4_t dot = vpadalq_s16(vpaddlq_s16(p0), p1);
-    return vfmaq_f32(acc, vcvtq_f32_s32(dot), vdupq_n_f32(ck_fp16_to_f32(ck_load_u16(blk)) * g->dx));
+    return vfmaq_f32(acc, vcvtq_f32_s32(dot), vdupq_n_f32(gw->dw * g->dx));
 }
 
 CK_INLINE CK_QGACC ck_qg_zero(void) { return vdupq_n_f32(0.0f); }
@@ -154,9 +168,10 @@ CK_INLINE CK_QGACC ck_qg_add(CK_QGACC a, CK_QGACC b) { return vaddq_f32(a, b); }
 CK_INLINE float ck_qg_reduce(CK_QGACC v) { return vaddvq_f32(v); }
 CK_INLINE CK_QF ck_qb_zero(void) { return vdupq_n_f32(0.0f); }
 CK_INLINE float ck_qb_reduce(CK_QF v) { return vaddvq_f32(v); }
-CK_INLINE CK_QF ck_qb_row(int vnni, ck_dtype t, CK_QF acc, const uint8_t *blk, const ck_xq *xq, int b) {
-    CK_QGX g = ck_qg_x(vnni, t, xq, b);
-    return ck_qg_row(vnni, t, acc, blk, &g);
+CK_INLINE CK_QF ck_qb_row(int vnni, ck_dtype t, CK_QF acc, const uint8_t *blk, const int8_t *q, const float *d, int b) {
+    CK_QGX g = ck_qg_x(vnni, t, q, d, b);
+    CK_QGW w = ck_qg_w(t, blk);
+    return ck_qg_dot(vnni, t, acc, &w, &g);
 }
 
 #include "ck_quant_body.inc"
@@ -166,6 +181,8 @@ const ck_kernels ck_kernels_neon = {
     .isa = CK_ISA_NEON,
     .extensions = 0,
     .matvec_float = ck_matvec_float,
+    .x_lanes = CK_VW,
+    .pack_x = ck_pack_x_simd,
     .matvec_quant = ck_matvec_quant,
     .quantize_x = ck_quantize_x,
     .gemm_mr = CK_GEMM_MR,

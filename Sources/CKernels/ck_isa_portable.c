@@ -51,60 +51,88 @@ void ck_portable_to_f32(ck_dtype dtype, const void *src, float *dst, size_t n) {
     }
 }
 
-void ck_portable_quantize_x(const float *x, int cols, ck_xq *xq) {
+void ck_portable_quantize_x(const float *x, int cols, int8_t *q, float *d) {
     for (int b = 0; b < cols / CK_QK; b++) {
         const float *v = x + b * CK_QK;
         float amax = 0.0f;
         for (int i = 0; i < CK_QK; i++) amax = fmaxf(amax, fabsf(v[i]));
-        float d = amax / 127.0f;
-        float id = d != 0.0f ? 1.0f / d : 0.0f;
-        xq->d[b] = d;
-        for (int i = 0; i < CK_QK; i++) xq->q[b * CK_QK + i] = (int8_t)ck_round_half_away(v[i] * id);
+        float db = amax / 127.0f;
+        float id = db != 0.0f ? 1.0f / db : 0.0f;
+        d[b] = db;
+        for (int i = 0; i < CK_QK; i++) q[b * CK_QK + i] = (int8_t)ck_round_half_away(v[i] * id);
     }
 }
 
-static inline __attribute__((always_inline)) void ck_matvec_float_t(ck_dtype t, const uint8_t *w,
-                                                                      size_t row_bytes, int nrows, int cols,
-                                                                      const float *x, float *y, int accumulate) {
+// Rows are read from memory once: all tokens' dots with a row run while it sits in L1, each one
+// by the same function as a single token's, so the order of every sum is the same for any count.
+
+static void ck_pack_x_portable(const float *x, int ldx, int cols, int ntok, float *xp) {
+    for (int c = 0; c < cols; c += CK_LANES)
+        for (int i = 0; i < ntok; i++, xp += CK_LANES)
+            for (int j = 0; j < CK_LANES && c + j < cols; j++) xp[j] = x[(size_t)i * ldx + c + j];
+}
+
+/// dot(W[row, :], X[i, :]) with X packed by pack_x in blocks of CK_LANES (x at token i's first
+/// block, blocks `stride` floats apart).
+static inline __attribute__((always_inline)) float ck_row_float(ck_dtype t, const uint8_t *row, int cols,
+                                                                  const float *x, size_t stride) {
+    float lane[CK_LANES] = {0};
+    int c = 0;
+    for (; c + CK_LANES <= cols; c += CK_LANES, x += stride)
+        for (int j = 0; j < CK_LANES; j++) lane[j] += ck_load_w(t, row, c + j) * x[j];
+    for (int j = 0; c < cols; c++, j++) lane[j] += ck_load_w(t, row, c) * x[j];
+    return ck_sum_lanes(lane);
+}
+
+static inline __attribute__((always_inline)) void ck_matvec_float_t(ck_dtype t, const uint8_t *w, size_t row_bytes,
+                                                                      int nrows, int cols, const float *xp, int ntok,
+                                                                      float *y, int ldy, int accumulate) {
+    const size_t stride = (size_t)ntok * CK_LANES;
     for (int r = 0; r < nrows; r++) {
         const uint8_t *row = w + (size_t)r * row_bytes;
-        float lane[CK_LANES] = {0};
-        int c = 0;
-        for (; c + CK_LANES <= cols; c += CK_LANES)
-            for (int j = 0; j < CK_LANES; j++) lane[j] += ck_load_w(t, row, c + j) * x[c + j];
-        for (int j = 0; c < cols; c++, j++) lane[j] += ck_load_w(t, row, c) * x[c];
-        float s = ck_sum_lanes(lane);
-        y[r] = accumulate ? y[r] + s : s;
+        for (int i = 0; i < ntok; i++) {
+            float s = ck_row_float(t, row, cols, xp + (size_t)i * CK_LANES, stride);
+            float *o = y + (size_t)i * ldy + r;
+            *o = accumulate ? *o + s : s;
+        }
     }
 }
 
-static void ck_matvec_float(ck_dtype t, const uint8_t *w, size_t row_bytes, int nrows, int cols, const float *x,
-                            float *y, int accumulate) {
+static void ck_matvec_float(ck_dtype t, const uint8_t *w, size_t row_bytes, int nrows, int cols, const float *xp,
+                            int ntok, float *y, int ldy, int accumulate) {
     switch (t) {
-    case CK_F16: ck_matvec_float_t(CK_F16, w, row_bytes, nrows, cols, x, y, accumulate); break;
-    case CK_BF16: ck_matvec_float_t(CK_BF16, w, row_bytes, nrows, cols, x, y, accumulate); break;
-    default: ck_matvec_float_t(CK_F32, w, row_bytes, nrows, cols, x, y, accumulate); break;
+    case CK_F16: ck_matvec_float_t(CK_F16, w, row_bytes, nrows, cols, xp, ntok, y, ldy, accumulate); break;
+    case CK_BF16: ck_matvec_float_t(CK_BF16, w, row_bytes, nrows, cols, xp, ntok, y, ldy, accumulate); break;
+    default: ck_matvec_float_t(CK_F32, w, row_bytes, nrows, cols, xp, ntok, y, ldy, accumulate); break;
     }
+}
+
+static float ck_row_quant(ck_dtype t, const uint8_t *blk, int cols, const int8_t *q, const float *d) {
+    const size_t bs = t == CK_Q8_0 ? CK_Q8_BLOCK_BYTES : CK_Q4_BLOCK_BYTES;
+    float acc = 0.0f;
+    for (int b = 0; b < cols / CK_QK; b++, blk += bs) {
+        const int8_t *xb = q + b * CK_QK;
+        int s = 0;
+        if (t == CK_Q8_0) {
+            for (int i = 0; i < CK_QK; i++) s += (int8_t)blk[2 + i] * xb[i];
+        } else {
+            for (int i = 0; i < CK_QK / 2; i++)
+                s += ((blk[2 + i] & 0x0F) - 8) * xb[i] + ((blk[2 + i] >> 4) - 8) * xb[i + CK_QK / 2];
+        }
+        acc += (ck_fp16_to_f32(ck_load_u16(blk)) * d[b]) * (float)s;
+    }
+    return acc;
 }
 
 static void ck_matvec_quant(ck_dtype t, const uint8_t *w, size_t row_bytes, int nrows, int cols, const ck_xq *xq,
-                            float *y, int accumulate) {
-    const size_t bs = t == CK_Q8_0 ? CK_Q8_BLOCK_BYTES : CK_Q4_BLOCK_BYTES;
+                            float *y, int ldy, int accumulate) {
     for (int r = 0; r < nrows; r++) {
-        const uint8_t *blk = w + (size_t)r * row_bytes;
-        float acc = 0.0f;
-        for (int b = 0; b < cols / CK_QK; b++, blk += bs) {
-            const int8_t *xb = xq->q + b * CK_QK;
-            int s = 0;
-            if (t == CK_Q8_0) {
-                for (int i = 0; i < CK_QK; i++) s += (int8_t)blk[2 + i] * xb[i];
-            } else {
-                for (int i = 0; i < CK_QK / 2; i++)
-                    s += ((blk[2 + i] & 0x0F) - 8) * xb[i] + ((blk[2 + i] >> 4) - 8) * xb[i + CK_QK / 2];
-            }
-            acc += (ck_fp16_to_f32(ck_load_u16(blk)) * xq->d[b]) * (float)s;
+        const uint8_t *row = w + (size_t)r * row_bytes;
+        for (int i = 0; i < xq->ntok; i++) {
+            float s = ck_row_quant(t, row, cols, xq->q + (size_t)i * cols, xq->d + (size_t)i * (cols / CK_QK));
+            float *o = y + (size_t)i * ldy + r;
+            *o = accumulate ? *o + s : s;
         }
-        y[r] = accumulate ? y[r] + acc : acc;
     }
 }
 
@@ -187,6 +215,8 @@ const ck_kernels ck_kernels_portable = {
     .isa = CK_ISA_PORTABLE,
     .extensions = 0,
     .matvec_float = ck_matvec_float,
+    .x_lanes = CK_LANES,
+    .pack_x = ck_pack_x_portable,
     .matvec_quant = ck_matvec_quant,
     .quantize_x = ck_portable_quantize_x,
     .gemm_mr = CK_PORTABLE_MR,

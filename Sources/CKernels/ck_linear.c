@@ -1,14 +1,16 @@
 // ck_linear_run: splits the rows of all ops of one call across the pool and runs the per-ISA
 // kernels on them.
 //
-// tokens == 1 (decode) is bound by memory bandwidth: the rows of all ops are laid end to end,
-// weighted by their bytes, and cut into equal byte ranges, so each thread streams the same amount
-// whatever the mix of shapes and dtypes. q8_0/q4_0 ops first quantize x once (per distinct x) to
-// int8 blocks so the inner loop is an integer dot product.
+// Decode, one token or a few (batched decode of several sequences), is bound by memory bandwidth:
+// the matrix-vector path reads each weight row once and dots it with every token. The rows of all
+// ops are laid end to end, weighted by their bytes, and cut into equal byte ranges, so each thread
+// streams the same amount whatever the mix of shapes and dtypes. Activations are prepared once per
+// call (per distinct x): packed token-interleaved for float weights, quantized to int8 blocks for
+// q8_0/q4_0 so the inner loop is an integer dot product.
 //
-// tokens > 1 is a GEMM, Y[T, R] = X[T, C] * W[R, C]^T, bound by FMA throughput: tasks own ranges of
-// weight rows; inside one, a weight sliver of NR rows x KC columns (converted to f32 unless it is
-// f32 already) stays in L1 while MR-token tiles of X stream past it from L2.
+// More tokens (prefill) run a GEMM, Y[T, R] = X[T, C] * W[R, C]^T, bound by FMA throughput: tasks
+// own ranges of weight rows; inside one, a weight sliver of NR rows x KC columns (converted to f32
+// unless it is f32 already) stays in L1 while MR-token tiles of X stream past it from L2.
 //
 // Every output element is computed by exactly one task with a summation order fixed by the kernel
 // and the block sizes, so results do not depend on the thread count or on scheduling.
@@ -18,6 +20,17 @@
 
 /// Matrix-vector task boundaries fall on multiples of this many rows (no task is a sliver).
 #define CK_MV_ALIGN 4
+/// Token counts up to these take the matrix-vector path (each weight row streamed once for all
+/// tokens); larger ones the GEMM. Measured on Zen 5 (2 threads, TinyLlama shapes): the f32 GEMM
+/// reads its weights directly and ties with the matrix-vector path at 8-12 tokens; GEMMs of the
+/// other types convert every weight strip first and are still 1.3x (bf16) to 2x (q8_0) slower at
+/// 16 tokens.
+#ifndef CK_MV_MAX_TOKENS
+#define CK_MV_MAX_TOKENS 16
+#endif
+#ifndef CK_MV_MAX_TOKENS_F32
+#define CK_MV_MAX_TOKENS_F32 8
+#endif
 /// Tasks per pool thread: a few let the atomic task counter even out threads that start late.
 #define CK_MV_TASKS_PER_THREAD 4
 
@@ -36,7 +49,9 @@ typedef struct {
     const ck_kernels *k;
     const ck_linear *ops;
     int nops;
+    int tokens;
     const ck_xq *xq;        // [nops], for block types
+    const float *const *xp; // [nops], packed x for float types
     const uint64_t *prefix; // [nops + 1] byte offsets of each op in the concatenated rows
     int ntasks;
 } ck_mv_job;
@@ -63,27 +78,39 @@ static void ck_mv_task(void *ctx, int task, int ntasks) {
         const ck_linear *o = &j->ops[op];
         const uint8_t *w = (const uint8_t *)o->w + (size_t)r0 * o->row_bytes;
         if (o->wtype == CK_Q8_0 || o->wtype == CK_Q4_0)
-            j->k->matvec_quant(o->wtype, w, o->row_bytes, r1 - r0, o->cols, &j->xq[op], o->y + r0, o->accumulate);
+            j->k->matvec_quant(o->wtype, w, o->row_bytes, r1 - r0, o->cols, &j->xq[op], o->y + r0, o->ldy, o->accumulate);
         else
-            j->k->matvec_float(o->wtype, w, o->row_bytes, r1 - r0, o->cols, o->x, o->y + r0, o->accumulate);
+            j->k->matvec_float(o->wtype, w, o->row_bytes, r1 - r0, o->cols, j->xp[op], j->tokens, o->y + r0, o->ldy,
+                               o->accumulate);
     }
 }
 
 static int ck_is_block(ck_dtype t) { return t == CK_Q8_0 || t == CK_Q4_0; }
 
-static void ck_linear_matvec(ck_pool *pool, const ck_kernels *k, const ck_linear *ops, int nops) {
-    // Scratch layout: prefix[nops + 1], xq[nops], then quantized activations and their per-ISA
-    // aux tables.
-    size_t head = (sizeof(uint64_t) * (size_t)(nops + 1) + sizeof(ck_xq) * (size_t)nops + 63) / 64 * 64;
+static size_t ck_round64(size_t n) { return (n + 63) / 64 * 64; }
+
+/// Do two ops read the same activation rows?
+static int ck_same_rows(const ck_linear *a, const ck_linear *b, int tokens) {
+    return a->x == b->x && a->cols == b->cols && (tokens == 1 || a->ldx == b->ldx);
+}
+
+static void ck_linear_matvec(ck_pool *pool, const ck_kernels *k, const ck_linear *ops, int nops, int tokens) {
+    // Scratch layout: prefix[nops + 1], xq[nops], xp[nops], then quantized activations with their
+    // per-ISA aux tables, and packed float activations.
+    size_t head = ck_round64((sizeof(uint64_t) + sizeof(ck_xq) + sizeof(float *)) * (size_t)(nops + 1));
     size_t need = head;
     for (int i = 0; i < nops; i++) {
-        if (!ck_is_block(ops[i].wtype)) continue;
-        need += ((size_t)ops[i].cols + 63) / 64 * 64 + ((size_t)ops[i].cols / CK_QK * 4 + 63) / 64 * 64;
-        if (k->xq_aux_bytes) need += (k->xq_aux_bytes(ops[i].wtype, ops[i].cols) + 63) / 64 * 64;
+        if (!ck_is_block(ops[i].wtype)) {
+            if (tokens > 1) need += ck_round64(sizeof(float) * ck_packed_x_floats(ops[i].cols, tokens, k->x_lanes));
+            continue;
+        }
+        need += ck_round64((size_t)tokens * (size_t)ops[i].cols) + ck_round64((size_t)tokens * (size_t)ops[i].cols / CK_QK * 4);
+        if (k->xq_aux_bytes) need += ck_round64(k->xq_aux_bytes(ops[i].wtype, ops[i].cols, tokens));
     }
     uint8_t *mem = ck_scratch(CK_SCRATCH_XQ, need);
     uint64_t *prefix = (uint64_t *)mem;
-    ck_xq *xq = (ck_xq *)(mem + sizeof(uint64_t) * (size_t)(nops + 1));
+    ck_xq *xq = (ck_xq *)(prefix + nops + 1);
+    const float **xp = (const float **)(xq + nops + 1);
     uint8_t *free_at = mem + head;
 
     uint64_t total = 0;
@@ -92,34 +119,49 @@ static void ck_linear_matvec(ck_pool *pool, const ck_kernels *k, const ck_linear
         prefix[i] = total;
         total += (uint64_t)ck_dtype_row_bytes(ops[i].wtype, (size_t)ops[i].cols) * (uint64_t)ops[i].rows;
         rows += ops[i].rows;
-        xq[i] = (ck_xq){NULL, NULL, NULL};
-        if (!ck_is_block(ops[i].wtype)) continue;
-        // q/k/v and gate/up share their input: quantize it once, and build aux tables once per
-        // weight dtype.
+        xq[i] = (ck_xq){NULL, NULL, tokens, NULL};
+        xp[i] = NULL;
+        // q/k/v and gate/up share their input: pack or quantize it once, and build aux tables
+        // once per weight dtype.
         int same_x = -1, same_all = -1;
         for (int e = 0; e < i; e++) {
-            if (!ck_is_block(ops[e].wtype) || ops[e].x != ops[i].x || ops[e].cols != ops[i].cols) continue;
+            if (ck_is_block(ops[e].wtype) != ck_is_block(ops[i].wtype) || !ck_same_rows(&ops[e], &ops[i], tokens)) continue;
             same_x = e;
             if (ops[e].wtype == ops[i].wtype) same_all = e;
+        }
+        if (!ck_is_block(ops[i].wtype)) {
+            if (tokens == 1) {
+                xp[i] = ops[i].x;
+            } else if (same_x >= 0) {
+                xp[i] = xp[same_x];
+            } else {
+                float *p = (float *)free_at;
+                free_at += ck_round64(sizeof(float) * ck_packed_x_floats(ops[i].cols, tokens, k->x_lanes));
+                k->pack_x(ops[i].x, ops[i].ldx, ops[i].cols, tokens, p);
+                xp[i] = p;
+            }
+            continue;
         }
         if (same_all >= 0) {
             xq[i] = xq[same_all];
             continue;
         }
+        const int cols = ops[i].cols, nb = cols / CK_QK;
         if (same_x >= 0) {
             xq[i].q = xq[same_x].q;
             xq[i].d = xq[same_x].d;
         } else {
             xq[i].q = (int8_t *)free_at;
-            free_at += ((size_t)ops[i].cols + 63) / 64 * 64;
+            free_at += ck_round64((size_t)tokens * (size_t)cols);
             xq[i].d = (float *)free_at;
-            free_at += ((size_t)ops[i].cols / CK_QK * 4 + 63) / 64 * 64;
-            k->quantize_x(ops[i].x, ops[i].cols, &xq[i]);
+            free_at += ck_round64((size_t)tokens * (size_t)nb * 4);
+            for (int t = 0; t < tokens; t++)
+                k->quantize_x(ops[i].x + (size_t)t * ops[i].ldx, cols, xq[i].q + (size_t)t * cols, xq[i].d + (size_t)t * nb);
         }
         if (k->xq_aux_prepare) {
             xq[i].aux = free_at;
-            free_at += (k->xq_aux_bytes(ops[i].wtype, ops[i].cols) + 63) / 64 * 64;
-            k->xq_aux_prepare(ops[i].wtype, ops[i].cols, &xq[i], xq[i].aux);
+            free_at += ck_round64(k->xq_aux_bytes(ops[i].wtype, cols, tokens));
+            k->xq_aux_prepare(ops[i].wtype, cols, &xq[i], xq[i].aux);
         }
     }
     prefix[nops] = total;
@@ -129,7 +171,7 @@ static void ck_linear_matvec(ck_pool *pool, const ck_kernels *k, const ck_linear
     int ntasks = threads == 1 ? 1 : threads * CK_MV_TASKS_PER_THREAD;
     int max_tasks = rows / CK_MV_ALIGN > 1 ? rows / CK_MV_ALIGN : 1;
     if (ntasks > max_tasks) ntasks = max_tasks;
-    ck_mv_job job = {k, ops, nops, xq, prefix, ntasks};
+    ck_mv_job job = {k, ops, nops, tokens, xq, xp, prefix, ntasks};
     ck_pool_run(pool, ck_mv_task, &job, ntasks);
 }
 
@@ -242,6 +284,21 @@ void ck_linear_run(ck_pool *pool, const ck_linear *ops, int nops, int tokens) {
         if (ops[i].cols <= 0 && !ops[i].accumulate)
             for (int t = 0; t < tokens; t++) memset(ops[i].y + (size_t)t * ops[i].ldy, 0, sizeof(float) * (size_t)ops[i].rows);
     const ck_kernels *k = ck_kernels_active();
-    if (tokens == 1) ck_linear_matvec(pool, k, ops, nops);
-    else ck_linear_gemm(pool, k, ops, nops, tokens);
+    int matvec = 0;
+    for (int i = 0; i < nops; i++) matvec += tokens <= ck_linear_matvec_max_tokens(ops[i].wtype);
+    if (matvec == nops) {
+        ck_linear_matvec(pool, k, ops, nops, tokens);
+    } else if (matvec == 0) {
+        ck_linear_gemm(pool, k, ops, nops, tokens);
+    } else { // dtypes on both sides of their limits: one region per path
+        ck_linear *split = malloc(sizeof(ck_linear) * (size_t)nops);
+        if (!split) abort();
+        int m = 0, g = matvec;
+        for (int i = 0; i < nops; i++) split[tokens <= ck_linear_matvec_max_tokens(ops[i].wtype) ? m++ : g++] = ops[i];
+        ck_linear_matvec(pool, k, split, matvec, tokens);
+        ck_linear_gemm(pool, k, split + matvec, nops - matvec, tokens);
+        free(split);
+    }
 }
+
+int ck_linear_matvec_max_tokens(ck_dtype dtype) { return dtype == CK_F32 ? CK_MV_MAX_TOKENS_F32 : CK_MV_MAX_TOKENS; }

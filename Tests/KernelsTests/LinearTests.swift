@@ -10,7 +10,10 @@ struct LinearCase: CustomStringConvertible {
     var description: String { "rows \(rows) cols \(cols) tokens \(tokens) offset \(columnOffset) extra \(extraColumns) accumulate \(accumulate)" }
 
     /// Odd shapes (not multiples of any vector width) for float types, block multiples for q8_0/q4_0;
-    /// tokens == 1 (matrix-vector) and > 1 (GEMM, incl. more columns than one K block).
+    /// tokens == 1 (decode), 2...16 (batched decode: the matrix-vector path up to its limit, incl.
+    /// rows long enough that the activations of all tokens exceed L1 and rows go in column-blocked
+    /// bands, and passes of several tokens), and more (GEMM, incl. more columns than one K block).
+    /// (The view of columns [columnOffset, columnOffset + cols) needs extraColumns >= columnOffset.)
     static func all(for type: WeightType) -> [LinearCase] {
         let q = type.isQuantized
         return [
@@ -19,12 +22,26 @@ struct LinearCase: CustomStringConvertible {
             LinearCase(rows: 17, cols: q ? 96 : 33, tokens: 1, columnOffset: 0, extraColumns: 0, accumulate: false),
             LinearCase(rows: 67, cols: q ? 544 : 517, tokens: 1, columnOffset: q ? 64 : 3, extraColumns: q ? 96 : 9, accumulate: true),
             LinearCase(rows: 301, cols: q ? 64 : 65, tokens: 1, columnOffset: 0, extraColumns: 0, accumulate: false),
+            LinearCase(rows: 9, cols: q ? 8192 : 6500, tokens: 1, columnOffset: q ? 32 : 1, extraColumns: q ? 32 : 1, accumulate: false),
+            LinearCase(rows: 7, cols: q ? 64 : 40, tokens: 2, columnOffset: q ? 32 : 3, extraColumns: q ? 32 : 3, accumulate: true),
             LinearCase(rows: 5, cols: q ? 160 : 100, tokens: 2, columnOffset: 0, extraColumns: 0, accumulate: false),
+            LinearCase(rows: 33, cols: q ? 128 : 130, tokens: 3, columnOffset: 0, extraColumns: 0, accumulate: false),
+            LinearCase(rows: 19, cols: q ? 256 : 257, tokens: 4, columnOffset: q ? 64 : 5, extraColumns: q ? 96 : 7, accumulate: true),
             LinearCase(rows: 29, cols: q ? 288 : 300, tokens: 5, columnOffset: q ? 32 : 1, extraColumns: q ? 32 : 3, accumulate: true),
-            LinearCase(rows: 67, cols: q ? 544 : 517, tokens: 13, columnOffset: q ? 64 : 3, extraColumns: q ? 96 : 9, accumulate: true),
+            LinearCase(rows: 23, cols: q ? 2048 : 2050, tokens: 5, columnOffset: 0, extraColumns: 0, accumulate: false),
+            LinearCase(rows: 22, cols: q ? 1120 : 1100, tokens: 6, columnOffset: q ? 32 : 2, extraColumns: q ? 64 : 2, accumulate: true),
+            LinearCase(rows: 17, cols: q ? 96 : 95, tokens: 7, columnOffset: 0, extraColumns: 0, accumulate: false),
+            LinearCase(rows: 41, cols: q ? 2048 : 1100, tokens: 8, columnOffset: q ? 96 : 1, extraColumns: q ? 96 : 4, accumulate: false),
+            LinearCase(rows: 13, cols: q ? 160 : 150, tokens: 8, columnOffset: 0, extraColumns: 0, accumulate: true),
             LinearCase(rows: 130, cols: q ? 1120 : 1100, tokens: 9, columnOffset: 0, extraColumns: 0, accumulate: false),
+            LinearCase(rows: 67, cols: q ? 544 : 517, tokens: 13, columnOffset: q ? 64 : 3, extraColumns: q ? 96 : 9, accumulate: true),
+            LinearCase(rows: 21, cols: q ? 2048 : 2000, tokens: 16, columnOffset: 0, extraColumns: 0, accumulate: false),
+            LinearCase(rows: 18, cols: q ? 320 : 333, tokens: 17, columnOffset: q ? 32 : 1, extraColumns: q ? 32 : 1, accumulate: true),
         ]
     }
+
+    /// Does this case run on the matrix-vector path (where q8_0/q4_0 activations are quantized)?
+    func isMatrixVector(_ type: WeightType) -> Bool { tokens <= Int(ck_linear_matvec_max_tokens(type.ckType)) }
 }
 
 /// Data of one case plus its double-precision reference.
@@ -37,7 +54,8 @@ struct LinearProblem {
     let x: [Float], y0: [Float]
     let reference: [Double] // [tokens * ldy], y0 included when accumulating
     let floatBound: [Double] // per output: f32 summation error allowance
-    let activationBound: [Double] // per output: error from quantizing x to int8 blocks (T == 1, q8_0/q4_0)
+    let quantizationBound: [Double] // per output: error from quantizing x to int8 blocks (q8_0/q4_0)
+    let activationBound: [Double] // the same where this case's path quantizes x (matrix-vector), else 0
 
     init(_ type: WeightType, _ c: LinearCase, seed: UInt64) {
         self.type = type
@@ -65,7 +83,7 @@ struct LinearProblem {
                     s += p
                     sa += abs(p)
                 }
-                if type.isQuantized && c.tokens == 1 {
+                if type.isQuantized {
                     // x is rounded to int8 per block: |error| <= amax/127/2 per element.
                     for b in 0..<c.cols / 32 {
                         let xs = x[(t * ldx + 32 * b)..<(t * ldx + 32 * b + 32)]
@@ -82,7 +100,8 @@ struct LinearProblem {
         }
         reference = ref
         floatBound = fb
-        activationBound = ab
+        quantizationBound = ab
+        activationBound = c.isMatrixVector(type) ? ab : ab.map { _ in 0 }
     }
 
     func run(_ pool: ThreadPool?) -> [Float] {
@@ -94,6 +113,24 @@ struct LinearProblem {
                                        rows: Int32(c.rows), cols: Int32(c.cols), x: x.baseAddress, ldx: Int32(ldx),
                                        y: y.baseAddress, ldy: Int32(ldy), accumulate: c.accumulate ? 1 : 0)
                     ck_linear_run(pool?.pointer, &op, 1, Int32(c.tokens))
+                }
+            }
+        }
+        return y
+    }
+
+    /// The same problem as one call per token (each a one-token decode into its row of Y).
+    func runOneTokenAtATime(_ pool: ThreadPool?) -> [Float] {
+        var y = y0
+        matrix.withUnsafeBytes { w in
+            x.withUnsafeBufferPointer { x in
+                y.withUnsafeMutableBufferPointer { y in
+                    for t in 0..<c.tokens {
+                        var op = ck_linear(wtype: type.ckType, w: w.baseAddress! + viewOffset, row_bytes: rowBytes,
+                                           rows: Int32(c.rows), cols: Int32(c.cols), x: x.baseAddress! + t * ldx, ldx: Int32(ldx),
+                                           y: y.baseAddress! + t * ldy, ldy: Int32(ldy), accumulate: c.accumulate ? 1 : 0)
+                        ck_linear_run(pool?.pointer, &op, 1, 1)
+                    }
                 }
             }
         }
@@ -146,6 +183,36 @@ extension KernelTests {
             }
         }
 
+        /// Batched decode: with several tokens on the matrix-vector path every token's outputs are
+        /// bit-identical to decoding that token alone (so batched and single-sequence decode give
+        /// the same logits, and quantized activations round the same way), on every path. Past the
+        /// path's limit the GEMM agrees within float rounding (and x's int8 rounding for q8_0/q4_0).
+        @Test(arguments: WeightType.allCases)
+        func batchedTokensMatchOneTokenCalls(type: WeightType) throws {
+            let limit = Int(ck_linear_matvec_max_tokens(type.ckType))
+            #expect(limit >= 8, "\(type): batched decode of up to 8 sequences should stream the weights once")
+            for (i, c) in LinearCase.all(for: type).enumerated() where c.tokens > 1 {
+                let p = LinearProblem(type, c, seed: UInt64(500 + i))
+                try forEachPath { path in
+                    let batched = p.run(pool), single = p.runOneTokenAtATime(pool)
+                    if c.tokens <= limit {
+                        if let k = batched.indices.first(where: { batched[$0].bitPattern != single[$0].bitPattern }) {
+                            Issue.record("\(type) \(c) on \(path): y[\(k / p.ldy), \(k % p.ldy)] = \(batched[k]) batched, \(single[k]) alone")
+                        }
+                    } else {
+                        for t in 0..<c.tokens {
+                            for r in 0..<c.rows {
+                                let k = t * p.ldy + r
+                                let bound = 2 * p.floatBound[k] + p.quantizationBound[k]
+                                try #require(abs(Double(batched[k]) - Double(single[k])) <= bound,
+                                             "\(type) \(c) on \(path): y[\(t), \(r)] = \(batched[k]) (GEMM), \(single[k]) alone")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
         /// Each output is computed by one task in an order fixed by the kernel, so thread count and
         /// scheduling never change a bit.
         @Test(arguments: WeightType.allCases)
@@ -163,7 +230,7 @@ extension KernelTests {
 
         /// Ops of mixed dtypes in one call (q/k/v sharing x, plus one with its own x) give exactly
         /// what separate calls give.
-        @Test(arguments: [1, 4])
+        @Test(arguments: [1, 3, 8, 16])
         func batchedOpsEqualSeparateCalls(tokens: Int) throws {
             let cols = 96
             var rng = SplitMix64(seed: 400)

@@ -94,15 +94,23 @@ typedef struct {
 
 /// Runs several independent linear ops over the same token count in one parallel region
 /// (q/k/v or gate/up together), so small decode steps pay one dispatch, not three.
-/// tokens == 1 takes the matrix-vector (bandwidth-bound) path, larger counts a blocked GEMM.
+/// Up to ck_linear_matvec_max_tokens() tokens (decode, batched decode of a few sequences) take
+/// the matrix-vector path, bound by memory bandwidth: each weight row is read once and dotted
+/// with every token while it is in cache. Larger counts (prefill) run a blocked GEMM.
 ///
 /// Numerics: f32 accumulation with a summation order fixed per ISA, so results are bit-identical
-/// for any pool size and run. With tokens == 1 and q8_0/q4_0 weights, x is first quantized to
-/// int8 per block of 32 (scale amax/127, kept in f32) and block dots are exact integer sums; the
-/// result then differs from the dequantized-f32 product by at most
+/// for any pool size and run. On the matrix-vector path each token's outputs are bit-identical to
+/// a call with that token alone. There, with q8_0/q4_0 weights, x is first quantized to int8 per
+/// block of 32 (scale amax/127, kept in f32) and block dots are exact integer sums; the result
+/// then differs from the dequantized-f32 product by at most
 ///     sum over blocks b of (sum |w| in b) * amax_b(|x|) / 254     plus f32 rounding.
-/// tokens > 1 dequantizes weights to f32 (no activation rounding).
+/// The GEMM dequantizes weights to f32 (no activation rounding).
 void ck_linear_run(ck_pool *pool, const ck_linear *ops, int nops, int tokens);
+
+/// Largest token count ck_linear_run computes on the matrix-vector path for weights of `dtype`
+/// (8 for f32, whose GEMM reads weights directly; 16 for the others). Ops of one call may take
+/// different paths.
+int ck_linear_matvec_max_tokens(ck_dtype dtype);
 
 // ---------------------------------------------------------------------------------------------
 // Conversions and small vector ops (single-threaded; callers parallelize over rows if needed)
