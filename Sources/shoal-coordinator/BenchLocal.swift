@@ -40,10 +40,20 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "Threads.") var threads: Int = 2
     @Option(help: "Weight types (F32,F16,BF16,Q8_0,Q4_0).") var types: String = "F32,F16,BF16,Q8_0,Q4_0"
     @Option(help: "Prompt tokens for the GEMM.") var tokens: Int = 128
+    @Option(name: .customLong("tokens-list"), help: "Batched decode only: time one call per shape with each of these row counts (e.g. 1,2,4,8).")
+    var tokensList: String?
 
     func run() throws {
         let list = try types.split(separator: ",").map { try WeightType(name: String($0)) }
         let bench = KernelBenchmark(threads: threads)
+        if let tokensList {
+            let counts = try tokensList.split(separator: ",").map { s -> Int in
+                guard let n = Int(s), n > 0 else { throw ValidationError("--tokens-list: '\(s)' is not a positive integer") }
+                return n
+            }
+            _ = bench.decodeBatched(types: list, tokens: counts) { print($0) }
+            return
+        }
         _ = bench.decode(types: list) { print($0) }
         _ = bench.prefill(types: list, tokens: tokens) { print($0) }
     }

@@ -73,6 +73,45 @@ public struct KernelBenchmark {
         return out
     }
 
+    /// Batched decode: one call with T activation rows per TinyLlama shape, for each T in `tokens`,
+    /// as microseconds per call and as a multiple of the first T's time (T = 1 first: the cost of
+    /// decoding T sequences together against one).
+    public func decodeBatched(types: [WeightType], tokens: [Int], log: (String) -> Void)
+        -> [(type: WeightType, rows: Int, cols: Int, tokens: Int, microseconds: Double)]
+    {
+        var out: [(WeightType, Int, Int, Int, Double)] = []
+        let maxTokens = tokens.max() ?? 1
+        for type in types {
+            for (rows, cols) in Self.decodeShapes {
+                let matrixBytes = rows * type.rowBytes(cols)
+                let copies = max(2, (768 << 20) / matrixBytes)
+                let buffers = (0 ..< copies).map { Self.matrix(type, rows: rows, cols: cols, seed: UInt64($0)) }
+                let x = UnsafeMutableBufferPointer<Float>.allocate(capacity: maxTokens * cols)
+                let y = UnsafeMutableBufferPointer<Float>.allocate(capacity: maxTokens * rows)
+                defer {
+                    buffers.forEach { $0.deallocate() }
+                    x.deallocate()
+                    y.deallocate()
+                }
+                for i in 0 ..< maxTokens * cols { x[i] = Float(i % 7) / 7 - 0.5 }
+                let ops = buffers.map {
+                    ck_linear(wtype: type.ckType, w: UnsafeRawPointer($0.baseAddress), row_bytes: type.rowBytes(cols), rows: Int32(rows),
+                              cols: Int32(cols), x: x.baseAddress, ldx: Int32(cols), y: y.baseAddress, ldy: Int32(rows), accumulate: 0)
+                }
+                var line = String(format: "decode %-4@ %5dx%-5d", type.name, rows, cols)
+                var first = 0.0
+                for t in tokens {
+                    let us = secondsPerCall(ops, tokens: t, passes: 3) * 1e6
+                    if first == 0 { first = us }
+                    line += String(format: "  T=%d %8.1f us (%4.2fx)", t, us, us / first)
+                    out.append((type, rows, cols, t, us))
+                }
+                log(line + String(format: "  [%d threads, %@]", pool.threads, CPUFeatures.activeISA))
+            }
+        }
+        return out
+    }
+
     /// Prefill: GEMM of `tokens` rows against each TinyLlama matrix width, as a fraction of the FMA peak.
     public func prefill(types: [WeightType], tokens: Int, log: (String) -> Void) -> [(type: WeightType, rows: Int, gflops: Double, fraction: Double)] {
         var out: [(WeightType, Int, Double, Double)] = []
