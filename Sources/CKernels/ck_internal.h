@@ -185,7 +185,9 @@ extern const ck_kernels ck_kernels_neon;
 /// (next to the streaming weights in L1), or while they are at most CK_MV_X_RATIO bytes per weight
 /// byte (L2 feeds that much alongside: one-token rows of any length). Otherwise bands of
 /// CK_MV_BAND rows are swept in column blocks with CK_MV_BLOCK_BUDGET bytes of activations,
-/// prefetching CK_MV_PF_SEGMENTS segments ahead. Whole rows prefetch CK_MV_AHEAD bytes ahead.
+/// prefetching CK_MV_PF_SEGMENTS segments ahead (bands of 32 rows ran 10-20% faster than of 8:
+/// fewer block switches per weight byte; 64 gained nothing more). Whole rows prefetch CK_MV_AHEAD
+/// bytes ahead.
 #ifndef CK_MV_X_BUDGET
 #define CK_MV_X_BUDGET (32 * 1024)
 #endif
@@ -193,7 +195,7 @@ extern const ck_kernels ck_kernels_neon;
 #define CK_MV_X_RATIO 2
 #endif
 #ifndef CK_MV_BAND
-#define CK_MV_BAND 8
+#define CK_MV_BAND 32
 #endif
 #ifndef CK_MV_BLOCK_BUDGET
 #define CK_MV_BLOCK_BUDGET (24 * 1024)
