@@ -242,7 +242,7 @@ void ck_portable_quantize_x(const float *x, int cols, int8_t *q, float *d);
 // Per-thread scratch (grows on demand, freed at thread exit)
 // ---------------------------------------------------------------------------------------------
 
-enum { CK_SCRATCH_XQ = 0, CK_SCRATCH_GEMM = 1, CK_SCRATCH_QG = 2, CK_SCRATCH_MV = 3, CK_SCRATCH_SLOTS = 4 };
+enum { CK_SCRATCH_XQ = 0, CK_SCRATCH_GEMM = 1, CK_SCRATCH_MV = 2, CK_SCRATCH_SLOTS = 3 };
 /// 64-byte aligned buffer of at least `bytes` owned by the calling thread; contents undefined.
 void *ck_scratch(int slot, size_t bytes);
 

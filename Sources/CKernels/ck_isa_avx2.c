@@ -215,6 +215,8 @@ CK_TGT CK_INLINE float ck_qg_reduce(CK_QGACC v) { return ck_v_reduce_add(v); }
         .pack_x = ck_pack_x_simd,                                                                                  \
         .matvec_quant = quant,                                                                                     \
         .quantize_x = ck_quantize_x,                                                                               \
+        .xq_aux_bytes = ck_qg_aux_bytes,                                                                           \
+        .xq_aux_prepare = ck_qg_aux_prepare,                                                                       \
         .gemm_mr = CK_GEMM_MR,                                                                                     \
         .gemm_nr = CK_GEMM_NR,                                                                                     \
         .gemm_tile = ck_gemm_tile,                                                                                 \
