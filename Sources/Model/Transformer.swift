@@ -11,12 +11,16 @@ public enum ReducePhase: Int, Sendable {
 /// A single node has nothing to combine (`LocalReducer`).
 public protocol PartialSumReducer: AnyObject {
     /// Sums `values` ([rows, hidden] partials) across the TP group, in place, identically on every rank.
-    func allReduce(_ values: UnsafeMutableBufferPointer<Float>, layer: Int, phase: ReducePhase) throws
+    /// `upcoming` names the weights read right after (a network reducer pulls them toward the
+    /// cache while it waits for its peers).
+    func allReduce(_ values: UnsafeMutableBufferPointer<Float>, layer: Int, phase: ReducePhase,
+                   upcoming: () -> [UnsafeRawBufferPointer]) throws
 }
 
 public final class LocalReducer: PartialSumReducer {
     public init() {}
-    public func allReduce(_ values: UnsafeMutableBufferPointer<Float>, layer: Int, phase: ReducePhase) throws {}
+    public func allReduce(_ values: UnsafeMutableBufferPointer<Float>, layer: Int, phase: ReducePhase,
+                          upcoming: () -> [UnsafeRawBufferPointer]) throws {}
 }
 
 /// The sequences of one forward pass: each contributes `tokens` new rows (a prompt chunk in
@@ -243,7 +247,8 @@ public final class Transformer {
         // partial = attn Wo^T [rows, hidden]; summed across TP ranks; x += partial (+ bias)
         var o = w.o.op(x: s.attn.pointer, ldx: qw, y: s.partial.pointer, ldy: h)
         ck_linear_run(pool.pointer, &o, 1, Int32(rows))
-        try reducer.allReduce(UnsafeMutableBufferPointer(start: s.partial.pointer, count: rows * h), layer: l, phase: .attention)
+        try reducer.allReduce(UnsafeMutableBufferPointer(start: s.partial.pointer, count: rows * h), layer: l, phase: .attention,
+                              upcoming: { weights.upcomingRegions(after: l, phase: .attention) })
         addResidual(s.partial, bias: w.oBias, to: x, rows: rows)
     }
 
@@ -257,11 +262,13 @@ public final class Transformer {
         switch block.weights {
         case .dense(let ffn):
             swiglu(ffn, input: s.normed.pointer, rows: rows, output: s.partial.pointer, accumulate: false)
-            try reducer.allReduce(UnsafeMutableBufferPointer(start: s.partial.pointer, count: rows * h), layer: l, phase: .ffn)
+            try reducer.allReduce(UnsafeMutableBufferPointer(start: s.partial.pointer, count: rows * h), layer: l, phase: .ffn,
+                                  upcoming: { weights.upcomingRegions(after: l, phase: .ffn) })
             addResidual(s.partial, bias: ffn.downBias, to: x, rows: rows)
         case .sparse(let moe):
             try mixtureOfExperts(moe, layer: l, input: s.normed, rows: rows, output: s.partial)
-            try reducer.allReduce(UnsafeMutableBufferPointer(start: s.partial.pointer, count: rows * h), layer: l, phase: .ffn)
+            try reducer.allReduce(UnsafeMutableBufferPointer(start: s.partial.pointer, count: rows * h), layer: l, phase: .ffn,
+                                  upcoming: { weights.upcomingRegions(after: l, phase: .ffn) })
             addResidual(s.partial, bias: nil, to: x, rows: rows)
         }
     }

@@ -27,6 +27,14 @@ public protocol WeightProvider: AnyObject {
     func lmHead() throws -> Linear?
     /// Weight bytes held at most at once: all of them when resident, the window's fullest when streamed.
     var residentBytes: Int { get }
+    /// The contiguous weight ranges read next after `phase` of `layer` (the FFN's gate/up after
+    /// attention; the next layer's q/k/v, or lm_head, after the FFN), if they are in memory
+    /// already — never a reason to load anything.
+    func upcomingRegions(after layer: Int, phase: ReducePhase) -> [UnsafeRawBufferPointer]
+}
+
+extension WeightProvider {
+    public func upcomingRegions(after layer: Int, phase: ReducePhase) -> [UnsafeRawBufferPointer] { [] }
 }
 
 /// Every block of the slice loaded up front (views into the mapping where the dtype allows).
@@ -75,6 +83,25 @@ public final class ResidentWeights: WeightProvider, @unchecked Sendable {
     public func ffnBlock(_ layer: Int) throws -> FFNBlock {
         guard let b = ffn[layer] else { throw ModelError.invalidRequest("layer \(layer) is not in this node's slice \(slice.layers)") }
         return b
+    }
+
+    public func upcomingRegions(after layer: Int, phase: ReducePhase) -> [UnsafeRawBufferPointer] {
+        let next: [Linear]
+        switch phase {
+        case .attention:
+            switch ffn[layer]?.weights {
+            case .dense(let f)?: next = [f.gate, f.up]
+            case .sparse(let m)?: next = [m.router]
+            case nil: next = []
+            }
+        case .ffn:
+            if let a = attention[layer + 1]?.weights {
+                next = [a.q, a.k, a.v]
+            } else {
+                next = head.map { [$0] } ?? []
+            }
+        }
+        return next.compactMap(\.contiguousBytes)
     }
 
     public func embedding() throws -> Linear? { embed }

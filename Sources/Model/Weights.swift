@@ -32,6 +32,11 @@ public struct Linear: @unchecked Sendable {
         return Linear(type: type, base: base + type.rowBytes(c.lowerBound), rowBytes: rowBytes, rows: rows, cols: c.count, owner: owner)
     }
 
+    /// The view's bytes when its rows are back to back (not a strided column slice).
+    public var contiguousBytes: UnsafeRawBufferPointer? {
+        rowBytes == type.rowBytes(cols) ? UnsafeRawBufferPointer(start: base, count: rows * rowBytes) : nil
+    }
+
     /// Bytes a full pass over this view reads.
     public var byteCount: Int { rows * type.rowBytes(cols) }
 

@@ -22,6 +22,8 @@ struct ShoalWorker: ParsableCommand {
     @Option(help: "Cluster token coordinators must present (default: $SHOAL_TOKEN, or none).")
     var token: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning or error.") var logLevel: String = "info"
+    @Option(name: .customLong("sync-prefetch-mb"), help: "MB of the next weights to pull toward the cache while waiting for TP peers (0: off).")
+    var syncPrefetchMB: Int = 4
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
@@ -43,7 +45,9 @@ struct ShoalWorker: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let options = WorkerOptions(listen: listen, threads: threads, modelDirectory: modelDir, cacheDirectory: cacheDir,
                                     token: token ?? ProcessInfo.processInfo.environment["SHOAL_TOKEN"] ?? "")
-        let service = try WorkerService(options: options, transport: try ZMQTransport(), logger: logger)
+        var tuned = options
+        tuned.syncPrefetchBytes = max(0, syncPrefetchMB) << 20
+        let service = try WorkerService(options: tuned, transport: try ZMQTransport(), logger: logger)
         service.run { stopRequested.load(ordering: .relaxed) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Model
 import Transport
 import WireProtocol
@@ -17,10 +18,16 @@ final class PeerGroup: GroupChannel {
     private var scratch: [Float] = []
     /// Time spent sending and waiting, for the step's compute/communication split.
     var commNanoseconds: UInt64 = 0
+    /// Weights read right after this all-reduce: while a peer's part has not arrived, they are
+    /// pulled toward the cache piece by piece, so the wait overlaps the next layer's memory traffic.
+    var prefetch: [UnsafeRawBufferPointer] = []
+    /// Bytes of `prefetch` worth reading per all-reduce (what the last-level cache keeps).
+    let prefetchBudget: Int
 
     init(rank: Int, addresses: [String], codec: SyncCodec, links: [Int: any Link], mailbox: Mailbox,
-         partTimeout: Duration, isAborted: @escaping (PeerID, Envelope) -> Error?) {
+         partTimeout: Duration, prefetchBudget: Int = 4 << 20, isAborted: @escaping (PeerID, Envelope) -> Error?) {
         self.rank = rank
+        self.prefetchBudget = prefetchBudget
         size = addresses.count
         self.addresses = addresses
         self.codec = codec
@@ -56,11 +63,18 @@ final class PeerGroup: GroupChannel {
 
     func receive(from peer: Int, tag: ReduceTag, phase: Int, chunk: Int, into: UnsafeMutableBufferPointer<Float>, accumulate: Bool) throws {
         let deadline = ContinuousClock.now + partTimeout
-        let got = try mailbox.wait(deadline: deadline, interrupt: isAborted) { _, e in
+        let matches: (PeerID, Envelope) -> Bool = { _, e in
             guard case .allReducePart(let p)? = e.body else { return false }
             return p.stepID == tag.step && p.layer == tag.layer && p.point.rawValue == tag.point
                 && p.phase.rawValue == phase && p.chunk == chunk && p.fromRank == peer
         }
+        var got = try mailbox.wait(deadline: .now, interrupt: isAborted, match: matches)
+        // Not here yet: touch upcoming weights a piece at a time, looking again between pieces.
+        while got == nil, let piece = nextPrefetchPiece() {
+            _ = ck_touch(piece.baseAddress, piece.count)
+            got = try mailbox.wait(deadline: .now, interrupt: isAborted, match: matches)
+        }
+        if got == nil { got = try mailbox.wait(deadline: deadline, interrupt: isAborted, match: matches) }
         guard let (_, envelope) = got else {
             throw RuntimeError.timedOut(address: addresses[peer], waitingFor: "all-reduce part (step \(tag.step), layer \(tag.layer))")
         }
@@ -85,8 +99,11 @@ final class NetworkReducer: PartialSumReducer {
         self.step = step
     }
 
-    func allReduce(_ values: UnsafeMutableBufferPointer<Float>, layer: Int, phase: ReducePhase) throws {
+    func allReduce(_ values: UnsafeMutableBufferPointer<Float>, layer: Int, phase: ReducePhase,
+                   upcoming: () -> [UnsafeRawBufferPointer]) throws {
         let t0 = DispatchTime.now().uptimeNanoseconds
+        if group.prefetchBudget > 0 { group.prefetch(upcoming()) }
+        defer { group.prefetch = [] }
         let point = phase == .attention ? Shoal_V1_SyncPoint.attention.rawValue : Shoal_V1_SyncPoint.ffn.rawValue
         try algorithm.reduce(values, tag: ReduceTag(step: step, layer: layer, point: point), over: group)
         let dt = DispatchTime.now().uptimeNanoseconds - t0
@@ -96,6 +113,26 @@ final class NetworkReducer: PartialSumReducer {
 }
 
 extension PeerGroup {
+    /// Sets what to prefetch during this all-reduce's waits, cut to the budget.
+    func prefetch(_ regions: [UnsafeRawBufferPointer]) {
+        var left = prefetchBudget
+        prefetch = []
+        for r in regions where left > 0 {
+            let n = min(left, r.count)
+            prefetch.append(UnsafeRawBufferPointer(rebasing: r[0 ..< n]))
+            left -= n
+        }
+    }
+
+    /// The next 256 KB of the prefetch list (about 10 us of DRAM traffic), or nil when done.
+    fileprivate func nextPrefetchPiece() -> UnsafeRawBufferPointer? {
+        guard let first = prefetch.first else { return nil }
+        let n = min(256 << 10, first.count)
+        let piece = UnsafeRawBufferPointer(rebasing: first[0 ..< n])
+        if n == first.count { prefetch.removeFirst() } else { prefetch[0] = UnsafeRawBufferPointer(rebasing: first[n...]) }
+        return piece
+    }
+
     /// Round trips of `bytes` to `rank` and back over the same sockets partials use (the peer's
     /// mailbox echoes pings), in nanoseconds.
     func pingPong(rank peer: Int, bytes: Int, iterations: Int, warmup: Int) throws -> [UInt64] {

@@ -18,6 +18,8 @@ public struct WorkerOptions: Sendable {
     public var sessionTimeout: Duration
     /// Longest wait for a peer's all-reduce part or activation within a step.
     public var peerTimeout: Duration
+    /// Bytes of the next weights to pull toward the cache while waiting on an all-reduce (0: off).
+    public var syncPrefetchBytes: Int = 4 << 20
 
     public init(listen: String, threads: Int, modelDirectory: String?, cacheDirectory: String, token: String,
                 sessionTimeout: Duration = .seconds(600), peerTimeout: Duration = .seconds(20)) {
@@ -312,7 +314,7 @@ public final class WorkerService {
                 links[r] = try transport.connect(addr, identity: identity(stage, rank, address))
             }
             group = PeerGroup(rank: rank, addresses: load.peerInboxes, codec: SyncCodec(try SyncDType(wire: load.syncDtype)),
-                              links: links, mailbox: mailbox, partTimeout: options.peerTimeout,
+                              links: links, mailbox: mailbox, partTimeout: options.peerTimeout, prefetchBudget: options.syncPrefetchBytes,
                               isAborted: { [unowned self] _, e in self.abortError(e) })
             // A peer's link identity names its stage, rank and inbox; watch them all.
             var watch: Set<PeerID> = [s.coordinator]
