@@ -94,12 +94,15 @@ static inline int ck_round_half_away(float v) {
 /// the lines wait in L1 as the first to go instead of pushing out the activations).
 enum { CK_PF_NONE = 0, CK_PF_NEXT = 1, CK_PF_AHEAD = 2 };
 
-/// Prefetches for `mode` the lines at p, p + 64, ... below p + n.
-static inline __attribute__((always_inline)) void ck_prefetch_mode(int mode, const uint8_t *p, size_t n) {
+/// Prefetches for `mode` the lines at base + off, + 64, ... below base + off + n. The addresses
+/// are computed as integers: they may run past the end of the weights (prefetches never fault),
+/// where pointer arithmetic would not be defined.
+static inline __attribute__((always_inline)) void ck_prefetch_mode(int mode, const uint8_t *base, size_t off, size_t n) {
+    const uintptr_t p = (uintptr_t)base + off;
     if (mode == CK_PF_NEXT)
-        for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, 3);
+        for (size_t o = 0; o < n; o += 64) __builtin_prefetch((const void *)(p + o), 0, 3);
     else if (mode == CK_PF_AHEAD)
-        for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, 0);
+        for (size_t o = 0; o < n; o += 64) __builtin_prefetch((const void *)(p + o), 0, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,6 +231,8 @@ static inline const uint8_t *ck_mv_segment_after(const uint8_t *w, size_t row_by
 
 /// Kernel table of the active ISA and extensions.
 const ck_kernels *ck_kernels_active(void);
+/// The calling thread's override of the process-wide table (ck_set_thread_isa), or NULL.
+extern _Thread_local const ck_kernels *ck_thread_kernels;
 
 /// Floats of the packed activation layout (see ck_kernels.pack_x).
 static inline size_t ck_packed_x_floats(int cols, int ntok, int lanes) {

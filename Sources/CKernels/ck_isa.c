@@ -126,7 +126,18 @@ static ck_isa ck_isa_from_env(void) {
     return isa;
 }
 
+_Thread_local const ck_kernels *ck_thread_kernels = NULL;
+
+int ck_set_thread_isa(ck_isa isa, unsigned ext_mask) {
+    if (!ck_isa_supported(isa)) return -1;
+    ck_thread_kernels = ck_table_for(isa, ck_isa_extensions(isa) & ext_mask);
+    return (int)ck_thread_kernels->extensions;
+}
+
+void ck_clear_thread_isa(void) { ck_thread_kernels = NULL; }
+
 const ck_kernels *ck_kernels_active(void) {
+    if (ck_thread_kernels) return ck_thread_kernels;
     const ck_kernels *k = atomic_load_explicit(&ck_active_table, memory_order_acquire);
     if (k) return k;
     ck_isa isa = ck_isa_from_env();

@@ -308,7 +308,7 @@ CK_TGT CK_INLINE void ck_raw_seg(int t, int vnni, int nt, int prefetch, const ui
     size_t o = (size_t)s0 * 64;
     __m512i prev = o == 0 ? _mm512_setzero_si512() : _mm512_loadu_si512(row + o - 64);
     for (; o + 128 <= oend; o += 128, tab += 2 * rec) {
-        ck_prefetch_mode(prefetch, pf + o - (size_t)s0 * 64, 128);
+        ck_prefetch_mode(prefetch, pf, o - (size_t)s0 * 64, 128);
         __m512i c0 = _mm512_loadu_si512(row + o), c1 = _mm512_loadu_si512(row + o + 64);
         ck_raw_chunk(vnni, t, nt, acc0, prev, c0, tab, tab + tok);
         ck_raw_chunk(vnni, t, nt, acc1, c0, c1, tab + rec, tab + rec + tok);

@@ -48,6 +48,7 @@ struct ck_pool {
     _Alignas(64) _Atomic uint64_t job;
     ck_task_fn fn; // valid while a task of the current generation is unfinished
     void *ctx;
+    const ck_kernels *kernels; // the caller's thread override (ck_set_thread_isa), or NULL
 
     _Alignas(64) _Atomic int done;
 
@@ -74,7 +75,10 @@ static void ck_pool_work(ck_pool *p, uint32_t gen) {
         if (!atomic_compare_exchange_weak_explicit(&p->job, &j, claimed, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
+        const ck_kernels *own = ck_thread_kernels;
+        ck_thread_kernels = p->kernels;
         p->fn(p->ctx, (int)next, (int)n);
+        ck_thread_kernels = own;
         atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
         j = claimed;
     }
@@ -175,6 +179,7 @@ static void ck_pool_run_one(ck_pool *p, ck_task_fn fn, void *ctx, int ntasks) {
     uint32_t gen = (ck_job_gen(atomic_load_explicit(&p->job, memory_order_relaxed)) + 1) & CK_GEN_MASK;
     p->fn = fn;
     p->ctx = ctx;
+    p->kernels = ck_thread_kernels;
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     atomic_store(&p->job, ck_job_pack(gen, (uint32_t)ntasks, 0)); // seq_cst: publishes fn/ctx
     if (atomic_load(&p->sleepers) > 0) {

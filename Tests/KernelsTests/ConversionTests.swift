@@ -197,13 +197,13 @@ extension KernelTests {
             }
         }
 
-        @Test func dequantizationMatchesFormatDefinitionOnEveryPath() throws {
+        @Test func dequantizationMatchesFormatDefinitionOnEveryPath() {
             var rng = SplitMix64(seed: 14)
             let x = rng.floats(32 * 37, scale: 2)
             for type in WeightType.allCases {
                 let bytes = encode(type, x)
                 let want = decode(type, bytes, count: x.count)
-                try forEachPath { path in
+                forEachPath { path in
                     let got = toF32(type, bytes, count: x.count)
                     #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "\(type) on \(path)")
                 }

@@ -2,8 +2,8 @@ import CKernels
 import Kernels
 import Testing
 
-/// All kernel tests live under one serialized suite: several of them switch the process-wide ISA,
-/// and a comparison of two paths must not see a third test switch it in between.
+/// All kernel tests live under one serialized suite. Paths are switched per thread
+/// (ck_set_thread_isa), so tests elsewhere in the process keep the detected kernels.
 @Suite(.serialized) struct KernelTests {}
 
 /// Deterministic generator (SplitMix64) so failures reproduce.
@@ -23,27 +23,24 @@ struct SplitMix64 {
 }
 
 /// Every ISA path this CPU can run, each with and without its optional extensions (VNNI), as
-/// (label, isa) pairs; `body` runs with that path active. The detected path is restored after.
+/// (label, isa) pairs; `body` runs with that path active on this thread (and the pool tasks it
+/// starts). The thread follows the process-wide choice again after.
 func forEachPath(_ body: (String) throws -> Void) rethrows {
-    defer {
-        _ = ck_set_isa(ck_detected_isa())
-        _ = ck_set_extensions(~0)
-    }
-    for isa in [CK_ISA_PORTABLE, CK_ISA_AVX2, CK_ISA_AVX512, CK_ISA_NEON] where ck_set_isa(isa) == 0 {
-        var seen = Set<UInt32>()
+    defer { ck_clear_thread_isa() }
+    for isa in [CK_ISA_PORTABLE, CK_ISA_AVX2, CK_ISA_AVX512, CK_ISA_NEON] {
+        var seen = Set<Int32>()
         for mask: UInt32 in [~0, 0] {
-            let used = ck_set_extensions(mask)
-            guard seen.insert(used).inserted else { continue }
+            let used = ck_set_thread_isa(isa, mask)
+            guard used >= 0, seen.insert(used).inserted else { continue }
             try body(CPUFeatures.activeISA + (used != 0 ? "+" + CPUFeatures.activeExtensions.joined(separator: "+") : ""))
         }
     }
 }
 
-/// Runs `body` with the portable kernels active.
+/// Runs `body` with the portable kernels active on this thread.
 func withPortable<T>(_ body: () throws -> T) rethrows -> T {
-    let isa = ck_active_isa()
-    _ = ck_set_isa(CK_ISA_PORTABLE)
-    defer { _ = ck_set_isa(isa) }
+    defer { ck_clear_thread_isa() }
+    _ = ck_set_thread_isa(CK_ISA_PORTABLE, 0)
     return try body()
 }
 

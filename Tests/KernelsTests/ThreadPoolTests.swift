@@ -90,19 +90,58 @@ extension KernelTests {
             #expect(peak > 1e9 && peak.isFinite)
         }
 
+        /// The process-wide switch takes only the names this CPU
+        /// runs; it is exercised with the detected ISA so tests running beside this one keep it.
         @Test func isaSelection() throws {
             #expect(CPUFeatures.availableISAs.first == "portable")
             #expect(CPUFeatures.availableISAs.contains(CPUFeatures.detectedISA))
-            for isa in CPUFeatures.availableISAs {
-                try CPUFeatures.use(isa: isa)
-                #expect(CPUFeatures.activeISA == isa)
-            }
-            try CPUFeatures.use(isa: CPUFeatures.detectedISA)
+            let active = CPUFeatures.activeISA // the detected one, or SHOAL_ISA's
+            try CPUFeatures.use(isa: active.uppercased())
+            #expect(CPUFeatures.activeISA == active)
             #expect(throws: KernelError.unsupportedISA("sse9")) { try CPUFeatures.use(isa: "sse9") }
             #if arch(x86_64)
             #expect(throws: KernelError.unsupportedISA("neon")) { try CPUFeatures.use(isa: "neon") }
             #endif
-            #expect(CPUFeatures.activeISA == CPUFeatures.detectedISA)
+            #expect(CPUFeatures.activeISA == active)
         }
+
+        /// A thread's override reaches the pool tasks it starts and no other thread.
+        @Test func threadOverrideStaysOnItsThread() throws {
+            let pool = ThreadPool(threads: 2)
+            let global = ck_active_isa()
+            defer { ck_clear_thread_isa() }
+            for isa in [CK_ISA_PORTABLE, CK_ISA_AVX2, CK_ISA_AVX512, CK_ISA_NEON] where ck_set_thread_isa(isa, ~0) >= 0 {
+                #expect(ck_active_isa() == isa)
+                var seen = [ck_isa](repeating: CK_ISA_NEON, count: 16)
+                seen.withUnsafeMutableBufferPointer { buffer in
+                    ck_pool_run(pool.pointer, { ctx, task, _ in
+                        usleep(200) // long enough for the other worker to take some
+                        ctx!.assumingMemoryBound(to: ck_isa.self)[Int(task)] = ck_active_isa()
+                    }, buffer.baseAddress, 16)
+                }
+                #expect(seen.allSatisfy { $0 == isa }, "\(seen)")
+                let other = Thread.detachedResult { ck_active_isa() }
+                #expect(other == global)
+            }
+            ck_clear_thread_isa()
+            #expect(ck_active_isa() == global)
+            #expect(ck_set_thread_isa(ck_isa(rawValue: 99), ~0) == -1)
+        }
+    }
+}
+
+import Foundation
+
+extension Thread {
+    /// Runs `body` on a new thread and waits for its result.
+    static func detachedResult<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T {
+        nonisolated(unsafe) var result: T?
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            result = body()
+            done.signal()
+        }
+        done.wait()
+        return result!
     }
 }

@@ -77,8 +77,8 @@ extension KernelTests {
             }
         }
 
-        @Test func softmaxHandlesExtremes() throws {
-            try forEachPath { path in
+        @Test func softmaxHandlesExtremes() {
+            forEachPath { path in
                 var big: [Float] = [1e30, 1e30, -1e30]
                 ck_softmax(&big, 3)
                 #expect(big == [0.5, 0.5, 0], "\(path)")

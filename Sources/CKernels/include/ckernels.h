@@ -56,6 +56,12 @@ enum {
 unsigned ck_active_extensions(void);
 /// Uses only the extensions in `mask` that the CPU has; returns the resulting set.
 unsigned ck_set_extensions(unsigned mask);
+/// Overrides ISA and extensions for the calling thread only, and for the pool tasks it starts,
+/// so a test comparing two paths neither sees nor causes a switch in code running beside it.
+/// Returns the extensions in use, or -1 if this CPU cannot run `isa`.
+int ck_set_thread_isa(ck_isa isa, unsigned ext_mask);
+/// Drops the calling thread's override: it follows the process-wide choice again.
+void ck_clear_thread_isa(void);
 
 /// Bytes taken by `n` elements of `dtype` (n must be a multiple of 32 for block formats).
 size_t ck_dtype_row_bytes(ck_dtype dtype, size_t n);
