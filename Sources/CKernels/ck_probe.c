@@ -3,6 +3,7 @@
 #include "ck_internal.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 typedef struct {
     const ck_kernels *k;
@@ -33,8 +34,14 @@ double ck_probe_read_bandwidth(ck_pool *pool, size_t bytes, int repeats) {
     if (n > 256) n = 256;
     size_t part = bytes / (size_t)n / 256 * 256;
     if (part == 0 || repeats < 1) return 0;
-    uint8_t *buf = aligned_alloc(4096, part * (size_t)n);
+    // 2 MB pages where the kernel grants them (THP "madvise" mode): checkpoints are mapped with
+    // MADV_HUGEPAGE too, and 4 KB pages would measure TLB misses, not memory.
+    const size_t total = part * (size_t)n, huge = (size_t)2 << 20;
+    uint8_t *buf = aligned_alloc(huge, (total + huge - 1) / huge * huge);
     if (!buf) return 0;
+#ifdef MADV_HUGEPAGE
+    madvise(buf, (total + huge - 1) / huge * huge, MADV_HUGEPAGE);
+#endif
     ck_fill_job fill = {buf, part};
     ck_pool_run(pool, ck_fill_task, &fill, n);
     ck_read_job job = {ck_kernels_active(), buf, part, {0}};
@@ -47,7 +54,7 @@ double ck_probe_read_bandwidth(ck_pool *pool, size_t bytes, int repeats) {
         if (t < best) best = t;
     }
     free(buf);
-    return (double)(part * (size_t)n) / best;
+    return (double)total / best;
 }
 
 typedef struct {

@@ -15,6 +15,10 @@ public struct LatencyExperiment {
         public var allReduce: AllReduceAlgorithm
         public var sync: SyncDType
         public var description: String { "nodes=\(nodes) tp=\(tp) pp=\(pp) allreduce=\(allReduce.rawValue) sync=\(sync.rawValue)" }
+
+        public init(nodes: Int, tp: Int, pp: Int, allReduce: AllReduceAlgorithm, sync: SyncDType) {
+            (self.nodes, self.tp, self.pp, self.allReduce, self.sync) = (nodes, tp, pp, allReduce, sync)
+        }
     }
 
     public struct NodeFigures: Codable, Sendable {
@@ -189,20 +193,23 @@ public struct LatencyExperiment {
                    per_node: perNode)
     }
 
-    /// All-reduce bytes one token puts on the busiest node's link (sent + received), from the
-    /// algorithm's definition: per layer two reductions of a hidden vector in the sync dtype.
+    /// Bytes one token puts on the busiest worker's links to other workers (sent + received),
+    /// from the plan's definition: per layer two all-reduces of a hidden vector in the sync dtype,
+    /// plus the f32 hidden state a stage boundary passes on (received from the stage before,
+    /// sent to the one after). Frame headers and traffic with the coordinator are not counted.
     public static func analyticBytesPerToken(config: ModelConfig, plan: Plan) -> Double {
         let n = plan.tp
-        guard n > 1 else { return 0 }
         let v = Double(SyncCodec(plan.sync).byteCount(config.hiddenSize))
         let layersPerStage = Double(config.layerCount) / Double(plan.pp)
         let perReduce: Double
         switch plan.allReduce {
+        case _ where n == 1: perReduce = 0
         case .star: perReduce = 2 * Double(n - 1) * v  // the hub receives N-1 partials and sends N-1 sums
         case .ring: perReduce = 2 * 2 * Double(n - 1) / Double(n) * v  // sent + received per rank
         case .mesh: perReduce = 2 * Double(n - 1) * v  // N-1 out, N-1 in per rank
         }
-        return 2 * layersPerStage * perReduce
+        let boundaries = Double(min(plan.pp - 1, 2))  // a middle stage receives and sends
+        return 2 * layersPerStage * perReduce + boundaries * Double(config.hiddenSize * 4)
     }
 }
 

@@ -173,9 +173,21 @@ private func releasePayloadStorage(_ data: UnsafeMutableRawPointer?, _ hint: Uns
     Unmanaged<PayloadStorage>.fromOpaque(hint).release()
 }
 
+/// How long a receive polls (yielding the core between polls) before it sleeps in zmq_poll.
+/// A sleeping thread is woken by the scheduler tens of microseconds after ZeroMQ's I/O thread
+/// signals it, and a token waits on dozens of all-reduces.
+let pollSpin: Duration = .microseconds(Int(ProcessInfo.processInfo.environment["SHOAL_SPIN_US"] ?? "") ?? 100)
+
 /// Waits until one of `sockets` is readable or `deadline` passes.
 func pollReadable(_ sockets: [ZMQSocket], until deadline: ContinuousClock.Instant) throws {
     var items = sockets.map { zmq_pollitem_t(socket: $0.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
+    if pollSpin > .zero {
+        let spinEnd = min(deadline, ContinuousClock.now + pollSpin)
+        while ContinuousClock.now < spinEnd {
+            sched_yield()
+            if zmq_poll(&items, Int32(items.count), 0) != 0 { return }
+        }
+    }
     let timeout = max(Duration.zero, deadline - ContinuousClock.now)
     let (seconds, attoseconds) = timeout.components
     // Round up so a wait never ends just short of the deadline and spins.
