@@ -4,8 +4,9 @@
 #      next to the machine's read bandwidth and FMA peak (bench-local);
 #   2. all-reduce latency of star/ring/mesh for N = 2..4 and 2-64 KB vectors vs the raw ZeroMQ
 #      round trip between the same workers (bench-allreduce);
-#   3. distributed decode of the TinyLlama-1.1B shape: TP = 1, 2 with one thread per worker,
-#      PP = 2 with one and two sequences in flight, bytes on the wire vs the analytical count (bench).
+#   3. distributed decode of the TinyLlama-1.1B shape (bf16): TP = 2 with one thread per worker
+#      against one node with two threads, PP = 2 with one, two and four sequences in flight, in
+#      alternating pairs; bytes on the wire vs the analytical count (bench).
 # Results land in docs/benchmarks/*.csv. Run on a quiet machine: two cores are easily disturbed.
 #
 #   Scripts/benchmarks.sh [models-dir]      (default /tmp/shoal-models; ~7 GB of synthetic checkpoints)
@@ -21,12 +22,33 @@ if [ "${1:-}" = --inside-cluster ]; then
     shoal-coordinator bench-allreduce --model Tests/Fixtures/tiny-llama --workers "$workers" --nodes 2,3,4 \
         --sizes 2048,8192,16384,32768,65536 --iterations 500 --out "$out/allreduce.csv"
     echo "## 3. distributed decode" >&2
-    shoal-coordinator bench --model "$model" --workers "$workers" --nodes 1,2 --prompt-len 16 --gen 16 --repeat 3 \
-        --out "$out/tp.csv"
-    for s in 1 2; do
-        shoal-coordinator bench --model "$model" --workers "$workers" --nodes 2 --pp 2 --prompt-len 16 --gen 16 --repeat 3 \
-            --sequences "$s" --out "$out/pp-${s}seq.csv"
+    # This machine's memory bandwidth drifts by up to 2x within minutes, so each comparison is
+    # made in alternating pairs, run back to back, and reported per pair.
+    tmp=$(mktemp -d)
+    field() { python3 -c "import csv,sys; print(list(csv.DictReader(open(sys.argv[1])))[-1][sys.argv[2]])" "$@"; }
+    echo "pair,single_node_2_threads_tok_s,tp2_star_tok_s,tp2_mesh_tok_s,tp2_star_ratio,tp2_mesh_ratio" > "$out/tp-pairs.csv"
+    for pair in 1 2 3 4; do
+        local2=$(shoal-coordinator bench-local --model "$model" --threads 2 --prompt-len 16 --gen 32 --repeat 1 --json | tail -1 |
+            python3 -c "import json,sys; print(json.load(sys.stdin)['decode_tokens_per_s'])")
+        for a in star mesh; do
+            shoal-coordinator bench --model "$model" --workers "$workers" --nodes 2 --tp 2 --allreduce $a --prompt-len 16 --gen 32 \
+                --repeat 2 --out "$tmp/tp-$a.csv" > /dev/null
+        done
+        star=$(field "$tmp/tp-star.csv" tokens_per_s) mesh=$(field "$tmp/tp-mesh.csv" tokens_per_s)
+        echo "$pair,$local2,$star,$mesh,$(python3 -c "print(round($star/$local2,3), round($mesh/$local2,3), sep=',')")" | tee -a "$out/tp-pairs.csv"
     done
+    echo "pair,pp2_1seq_tok_s,pp2_2seq_overlapped_tok_s,pp2_2seq_batched_tok_s,pp2_4seq_2mb_tok_s,overlapped_ratio,batched_ratio,4seq_ratio" > "$out/pp-pairs.csv"
+    for pair in 1 2 3; do
+        for run in "1 1" "2 2" "2 1" "4 2"; do
+            set -- $run
+            shoal-coordinator bench --model "$model" --workers "$workers" --nodes 2 --pp 2 --prompt-len 16 --gen 32 --repeat 2 \
+                --sequences $1 --micro-batches $2 --out "$tmp/pp-$1-$2.csv" > /dev/null
+        done
+        one=$(field "$tmp/pp-1-1.csv" tokens_per_s) ov=$(field "$tmp/pp-2-2.csv" tokens_per_s)
+        ba=$(field "$tmp/pp-2-1.csv" tokens_per_s) four=$(field "$tmp/pp-4-2.csv" tokens_per_s)
+        echo "$pair,$one,$ov,$ba,$four,$(python3 -c "print(*(round(x/$one,3) for x in ($ov,$ba,$four)), sep=',')")" | tee -a "$out/pp-pairs.csv"
+    done
+    rm -rf "$tmp"
     shoal-coordinator bench --model "$model" --workers "$workers" --nodes 2,4 --allreduce star,ring,mesh \
         --sync f32,q8_0 --prompt-len 16 --gen 16 --repeat 2 --out "$out/wire-bytes.csv"
     echo "results in $out" >&2
