@@ -31,6 +31,7 @@ final class BlockSource: @unchecked Sendable {
         loader = try WeightLoader(checkpoint: checkpoint, slice: slice, preSliced: preSliced)
         loader.quantization = policy.quantization
         loader.recordsRequirements = false
+        loader.packsColumnSlices = policy.prefetch == .read // mmap blocks stay views, to be released
         if policy.prefetch == .read { loader.reader = reader }
         self.reader = reader
         self.policy = policy

@@ -128,6 +128,10 @@ public final class WeightLoader {
     public var quantization: Quantization?
     /// Read parts into owned buffers rather than view the mapping.
     public var reader: TensorReader?
+    /// Read strided column slices (a TP rank's o_proj/down_proj part) into rows of their own:
+    /// decode streamed them at 52-59% of the read bandwidth in place, against 85-89% for
+    /// contiguous rows. Off where blocks must stay views of the mapping (mmap streaming).
+    public var packsColumnSlices = true
     /// Only account sizes: nothing is read or converted, matrices come back as views of the
     /// stored bytes and vectors as zeros, while `heldBytes` / `readBytes` count a real load.
     public var sizingOnly = false
@@ -144,7 +148,7 @@ public final class WeightLoader {
     /// The role of every matrix read, by tensor name (which tensors `QuantizedCheckpoint` re-encodes).
     public private(set) var matrixRoles: [String: MatrixRole] = [:]
     var config: ModelConfig { checkpoint.config }
-    /// Reads the sources of conversions when no `reader` is set (so converting never maps pages).
+    /// Reads the sources of conversions and packed slices when no `reader` is set.
     private var conversionReader: TensorReader?
 
     public init(checkpoint: Checkpoint, slice: ShardSlice, preSliced: Bool = false) throws {
@@ -186,7 +190,8 @@ public final class WeightLoader {
             convertedMatrices += 1
             return try converted(stored, rows: partRows, cols: partCols, to: target)
         }
-        if let reader, !sizingOnly {
+        if !sizingOnly, reader != nil || (packsColumnSlices && partCols != 0 ..< stored.cols) {
+            let reader = try sourceReader()
             let runBytes = stored.type.rowBytes(partCols.count)
             let copy = AlignedBytes(count: partRows.count * runBytes)
             try reader.readRows(stored.file, offset: stored.fileOffset + partRows.lowerBound * stored.rowBytes + stored.type.rowBytes(partCols.lowerBound),
@@ -231,14 +236,18 @@ public final class WeightLoader {
                 + "which do not start and end on block boundaries; use a tensor-parallel split whose heads (head_dim \(config.headDim)) and FFN columns are multiples of \(b), or no quantization")
     }
 
+    /// The `reader`, else one of the loader's own (so copying never maps pages).
+    private func sourceReader() throws -> TensorReader {
+        if let r = reader ?? conversionReader { return r }
+        let r = try TensorReader(checkpoint: checkpoint)
+        conversionReader = r
+        return r
+    }
+
     /// Reads the part and re-encodes it, a few MB of source rows at a time.
     private func converted(_ stored: StoredMatrix, rows: Range<Int>, cols: Range<Int>, to target: WeightType) throws -> Linear {
         let out = AlignedBytes(count: rows.count * target.rowBytes(cols.count))
-        let source = try reader ?? conversionReader ?? {
-            let r = try TensorReader(checkpoint: checkpoint)
-            conversionReader = r
-            return r
-        }()
+        let source = try sourceReader()
         let runBytes = stored.type.rowBytes(cols.count)
         let chunkRows = max(1, (8 << 20) / max(runBytes, 1))
         let scratch = AlignedBytes(count: min(chunkRows, rows.count) * runBytes)

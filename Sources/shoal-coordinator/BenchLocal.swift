@@ -42,6 +42,8 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "Prompt tokens for the GEMM.") var tokens: Int = 128
     @Option(name: .customLong("tokens-list"), help: "Batched decode only: time one call per shape with each of these row counts (e.g. 1,2,4,8).")
     var tokensList: String?
+    @Option(name: .customLong("column-slices"), help: "Decode reads only the first 1/N of each row's columns, in place (a TP rank's o_proj/down_proj slice).")
+    var columnSlices: Int = 1
 
     func run() throws {
         let list = try types.split(separator: ",").map { try WeightType(name: String($0)) }
@@ -54,7 +56,8 @@ struct BenchKernels: ParsableCommand {
             _ = bench.decodeBatched(types: list, tokens: counts) { print($0) }
             return
         }
-        _ = bench.decode(types: list) { print($0) }
+        guard columnSlices >= 1 else { throw ValidationError("--column-slices must be at least 1") }
+        _ = bench.decode(types: list, columnSlices: columnSlices) { print($0) }
         _ = bench.prefill(types: list, tokens: tokens) { print($0) }
     }
 }

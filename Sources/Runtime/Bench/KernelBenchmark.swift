@@ -40,7 +40,9 @@ public struct KernelBenchmark {
 
     /// Decode: bytes of weights streamed per second for each type, and that as a fraction of
     /// the read bandwidth probed just before (memory bandwidth on shared machines drifts).
-    public func decode(types: [WeightType], log: (String) -> Void) -> [(type: WeightType, gbs: Double, fraction: Double)] {
+    /// `columnSlices` > 1 reads only the first 1/N of each row's columns, as a TP rank reads its
+    /// o_proj and down_proj slices in place (strided rows); bytes count what is read.
+    public func decode(types: [WeightType], columnSlices: Int = 1, log: (String) -> Void) -> [(type: WeightType, gbs: Double, fraction: Double)] {
         var out: [(WeightType, Double, Double)] = []
         for type in types {
             let bandwidth = MachineLimits.readBandwidth(pool: pool, bytes: 512 << 20, repeats: 5)
@@ -58,16 +60,18 @@ public struct KernelBenchmark {
                     y.deallocate()
                 }
                 for i in 0 ..< cols { x[i] = Float(i % 7) / 7 - 0.5 }
+                let used = max(32, cols / columnSlices / 32 * 32)
                 let ops = buffers.map {
                     ck_linear(wtype: type.ckType, w: UnsafeRawPointer($0.baseAddress), row_bytes: type.rowBytes(cols), rows: Int32(rows),
-                              cols: Int32(cols), x: x.baseAddress, ldx: Int32(cols), y: y.baseAddress, ldy: Int32(rows), accumulate: 0)
+                              cols: Int32(used), x: x.baseAddress, ldx: Int32(cols), y: y.baseAddress, ldy: Int32(rows), accumulate: 0)
                 }
-                bytes += Double(matrixBytes)
+                bytes += Double(rows * type.rowBytes(used))
                 seconds += secondsPerCall(ops, tokens: 1, passes: 3)
             }
             let rate = bytes / seconds
-            log(String(format: "decode matvec %-4@: %6.2f GB/s = %5.1f%% of read bandwidth %.1f GB/s (%d threads, %@)",
-                       type.name, rate / 1e9, 100 * rate / bandwidth, bandwidth / 1e9, pool.threads, CPUFeatures.activeISA))
+            log(String(format: "decode matvec %-4@%@: %6.2f GB/s = %5.1f%% of read bandwidth %.1f GB/s (%d threads, %@)",
+                       type.name, columnSlices > 1 ? " (1/\(columnSlices) of columns)" : "", rate / 1e9, 100 * rate / bandwidth,
+                       bandwidth / 1e9, pool.threads, CPUFeatures.activeISA))
             out.append((type, rate / 1e9, rate / bandwidth))
         }
         return out
