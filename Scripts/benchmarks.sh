@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the figures in BENCHMARKS.md on this machine (release build):
-#   1. single node: decode and prefill of the TinyLlama-1.1B shape (f32, bf16; 1 and 2 threads)
-#      next to the machine's read bandwidth and FMA peak (bench-local);
+#   1. single node: decode and prefill of the TinyLlama-1.1B shape (f32, bf16, q8_0, q4_0; 1 and
+#      2 threads) next to the machine's read bandwidth and FMA peak (bench-local), and the linear
+#      kernels alone (bench-kernels);
 #   2. all-reduce latency of star/ring/mesh for N = 2..4 and 2-64 KB vectors vs the raw ZeroMQ
 #      round trip between the same workers (bench-allreduce);
 #   3. distributed decode of the TinyLlama-1.1B shape (bf16): TP = 2 with one thread per worker
@@ -71,10 +72,17 @@ done
 echo "## machine" | tee "$out/machine.txt"
 { lscpu | grep -E 'Model name|^CPU\(s\)|Flags' | sed 's/Flags:.*\(avx512[a-z_0-9]*\).*/Flags: ... avx512 .../'; free -g | head -2; uname -r; } | tee -a "$out/machine.txt"
 
+for q in q8_0 q4_0; do
+    dir="$models/tinyllama-1.1b-$q"
+    [ -f "$dir/config.json" ] || "$bin/shoal-coordinator" quantize --model "$models/tinyllama-1.1b-f32" --to "$q" --out "$dir"
+done
+
 echo "## 1. single node" >&2
-for dtype in f32 bf16; do
+for dtype in f32 bf16 q8_0 q4_0; do
     "$bin/shoal-coordinator" bench-local --model "$models/tinyllama-1.1b-$dtype" --threads 1,2 --prompt-len 128 --gen 16 --repeat 3 --json
 done | tee "$out/single-node.txt"
+{ "$bin/shoal-coordinator" bench-kernels; "$bin/shoal-coordinator" bench-kernels --types F32,BF16,Q8_0,Q4_0 --column-slices 2 | grep decode; } |
+    tee "$out/kernels.txt"
 
 echo "## 2-3. across four workers on loopback" >&2
 exec Scripts/run-local-cluster.sh --workers 4 --bin "$bin" -- "$PWD/Scripts/benchmarks.sh" --inside-cluster "$models"
