@@ -1,6 +1,7 @@
 import CKernels
 import Kernels
 import Testing
+import Tokenizer
 
 /// GGML's quantize_row_q8_0_ref, transcribed: d = amax / 127, q = roundf(x * (1 / d)).
 func ggmlQuantizeQ8_0(_ x: [Float]) -> [UInt8] {

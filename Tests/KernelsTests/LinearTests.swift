@@ -1,6 +1,7 @@
 import CKernels
 import Kernels
 import Testing
+import Tokenizer
 
 /// One Y (+)= X W^T problem: a `rows x cols` view of a weight matrix that may be a column slice of
 /// a wider one (row stride > cols, first column at `columnOffset`, block aligned for q8_0/q4_0),

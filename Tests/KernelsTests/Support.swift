@@ -1,24 +1,16 @@
 import CKernels
 import Kernels
 import Testing
+import Tokenizer
 
 /// All kernel tests live under one serialized suite. Paths are switched per thread
 /// (ck_set_thread_isa), so tests elsewhere in the process keep the detected kernels.
 @Suite(.serialized) struct KernelTests {}
 
-/// Deterministic generator (SplitMix64) so failures reproduce.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Test data from the project's deterministic generator, so failures reproduce.
+extension SplitMix64 {
     /// Uniform in [-1, 1).
-    mutating func uniform() -> Float { Float(Double(next() >> 11) / Double(1 << 53) * 2 - 1) }
+    mutating func uniform() -> Float { Float(unit() * 2 - 1) }
     mutating func floats(_ n: Int, scale: Float = 1) -> [Float] { (0..<n).map { _ in uniform() * scale } }
 }
 

@@ -2,6 +2,7 @@ import CKernels
 import Foundation
 import Kernels
 import Testing
+import Tokenizer
 
 /// Relative closeness with an absolute floor, in units of float epsilon.
 func close(_ got: Float, _ want: Double, ulps: Double, floor: Double = 1e-30) -> Bool {

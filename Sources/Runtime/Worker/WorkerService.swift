@@ -399,7 +399,7 @@ public final class WorkerService {
 
     /// Times all-reduces of a vector among this stage's ranks (every rank runs the same loop).
     private func runAllReduceBench(_ b: Shoal_V1_AllReduceBench, session s: Session) {
-        do {
+        replyBenchResult(to: s) {
             guard let shard = s.shard, let group = shard.group else { throw RuntimeError.protocolViolation("all-reduce benchmark needs a TP group") }
             let algorithm = makeAllReduce(try AllReduceAlgorithm(wire: b.algorithm))
             var values = [Float](repeating: Float(shard.rank + 1), count: Int(b.elements))
@@ -420,23 +420,23 @@ public final class WorkerService {
             guard values.allSatisfy({ abs($0 - expected) <= expected * 1e-2 }) else {
                 throw RuntimeError.protocolViolation("all-reduce benchmark produced \(values.first ?? 0), expected \(expected)")
             }
-            var r = Shoal_V1_BenchResult()
-            r.latenciesNs = latencies
-            reply(.benchResult(r), to: s.coordinator)
-        } catch {
-            var report = Shoal_V1_ErrorReport()
-            report.message = "\(error)"
-            reply(.errorReport(report), to: s.coordinator)
+            return latencies
         }
     }
 
     /// Raw ZeroMQ ping-pong to another rank of the group: the floor under any all-reduce.
     private func runPeerRoundTrip(_ p: Shoal_V1_PeerRoundTrip, session s: Session) {
-        do {
+        replyBenchResult(to: s) {
             guard let shard = s.shard, let group = shard.group else { throw RuntimeError.protocolViolation("round-trip probe needs a TP group") }
-            let latencies = try group.pingPong(rank: Int(p.rank), bytes: Int(p.bytes), iterations: Int(p.iterations), warmup: Int(p.warmup))
+            return try group.pingPong(rank: Int(p.rank), bytes: Int(p.bytes), iterations: Int(p.iterations), warmup: Int(p.warmup))
+        }
+    }
+
+    /// Sends a benchmark's latencies to the coordinator, or what went wrong.
+    private func replyBenchResult(to s: Session, _ measure: () throws -> [UInt64]) {
+        do {
             var r = Shoal_V1_BenchResult()
-            r.latenciesNs = latencies
+            r.latenciesNs = try measure()
             reply(.benchResult(r), to: s.coordinator)
         } catch {
             var report = Shoal_V1_ErrorReport()
