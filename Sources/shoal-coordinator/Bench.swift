@@ -115,8 +115,10 @@ struct BenchAllReduce: ParsableCommand {
         let header = ["nodes", "bytes", "algorithm", "p50_us", "p90_us", "round_trip_p50_us", "ratio_to_round_trip"]
         print(header.joined(separator: ","))
         var lines: [String] = []
-        for n in try parseList(nodes, "nodes") { Int($0) } {
-            for r in try bench.run(nodes: n, sizes: try parseList(sizes, "sizes") { Int($0) }, algorithms: algorithms, sync: syncType, transport: transport) {
+        let nodeCounts = try parseList(nodes, "nodes") { Int($0) }
+        let sizeList = try parseList(sizes, "sizes") { Int($0) }
+        for n in nodeCounts {
+            for r in try bench.run(nodes: n, sizes: sizeList, algorithms: algorithms, sync: syncType, transport: transport) {
                 rows.append(r)
                 let line = String(format: "%d,%d,%@,%.1f,%.1f,%.1f,%.3f", r.nodes, r.bytes, r.algorithm, r.p50_us, r.p90_us, r.round_trip_p50_us, r.ratio_to_round_trip)
                 lines.append(line)
