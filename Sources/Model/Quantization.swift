@@ -89,10 +89,7 @@ extension Checkpoint {
     func storedMatrix(_ name: String, rows: Int, cols: Int) throws -> StoredMatrix {
         let info = try info(name)
         let file = try file(of: name)
-        if let declared = file.metadata[QuantizedFormat.dtypePrefix + name] {
-            guard let type = WeightType(rawValue: declared.uppercased()), type.isQuantized else {
-                throw ModelError.badSafetensors(file: file.url.path, reason: "tensor '\(name)': metadata names unknown block format '\(declared)'")
-            }
+        if let type = try blockFormat(of: name) {
             guard info.dtype == .u8 else {
                 throw ModelError.tensorDType(name: name, found: info.dtype.rawValue, supported: ["U8 (raw \(type.name) blocks)"])
             }
@@ -108,6 +105,16 @@ extension Checkpoint {
         }
         guard info.shape == [rows, cols] else { throw ModelError.tensorShape(name: name, expected: [rows, cols], found: info.shape) }
         return StoredMatrix(name: name, type: type, file: file, bytes: file.bytes(of: info), fileOffset: info.range.lowerBound, rows: rows, cols: cols)
+    }
+
+    /// The block format matrix `name` is stored in (its file's `shoal.dtype.<name>`), nil when
+    /// it is stored as a plain dtype.
+    public func blockFormat(of name: String) throws -> WeightType? {
+        guard let declared = try file(of: name).metadata[QuantizedFormat.dtypePrefix + name] else { return nil }
+        guard let type = WeightType(rawValue: declared.uppercased()), type.isQuantized else {
+            throw ModelError.badSafetensors(file: try file(of: name).url.path, reason: "tensor '\(name)': metadata names unknown block format '\(declared)'")
+        }
+        return type
     }
 
     /// How the checkpoint's matrices were quantized when it was written, if they were.

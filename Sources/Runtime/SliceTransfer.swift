@@ -21,10 +21,25 @@ public struct SliceExtract {
         self.checkpoint = checkpoint
     }
 
-    public func dtype(of r: TensorRequirement) throws -> TensorDType { try checkpoint.info(r.name).dtype }
+    /// The part's dtype on the wire: its stored dtype, or its block format for a matrix stored
+    /// quantized (sent as whole blocks, with its logical shape).
+    public func wireDType(of r: TensorRequirement) throws -> Shoal_V1_DType {
+        if let q = try blockFormat(of: r) { return q == .q8_0 ? .q80 : .q40 }
+        return try checkpoint.info(r.name).dtype.wire
+    }
+
+    private func blockFormat(of r: TensorRequirement) throws -> WeightType? {
+        r.fullShape.count == 2 ? try checkpoint.blockFormat(of: r.name) : nil
+    }
+
+    /// Bytes of `columns` elements of one row of the part's tensor.
+    private func rowBytes(_ r: TensorRequirement, columns: Int) throws -> Int {
+        if let q = try blockFormat(of: r) { return q.rowBytes(columns) }
+        return columns * (try checkpoint.info(r.name).dtype.size)
+    }
 
     public func byteCount(of r: TensorRequirement) throws -> Int {
-        r.slicedShape.reduce(1, *) * (try dtype(of: r)).size
+        r.rows.count * (try rowBytes(r, columns: r.columns.count))
     }
 
     public var totalBytes: Int { (try? requirements.reduce(0) { $0 + (try byteCount(of: $1)) }) ?? 0 }
@@ -35,10 +50,9 @@ public struct SliceExtract {
         let info = try checkpoint.info(r.name)
         let file = try checkpoint.file(of: r.name)
         let all = file.bytes(of: info)
-        let element = info.dtype.size
-        let rowLength = (r.fullShape.count == 1 ? r.fullShape[0] : r.fullShape[1]) * element
-        let rowStart = r.columns.lowerBound * element
-        let rowBytes = r.columns.count * element
+        let rowLength = try rowBytes(r, columns: r.fullShape.count == 1 ? r.fullShape[0] : r.fullShape[1])
+        let rowStart = try rowBytes(r, columns: r.columns.lowerBound)
+        let rowBytes = try rowBytes(r, columns: r.columns.count)
         if rowBytes == rowLength {
             // Whole rows: one contiguous range.
             let start = r.rows.lowerBound * rowLength
@@ -119,12 +133,23 @@ final class SliceReceiver {
         if let generationJSON { try generationJSON.write(to: directory.appendingPathComponent("generation_config.json")) }
         // Header first (data offsets follow from the manifest), then the parts' bytes as they come.
         var layout: [(name: String, dtype: TensorDType, shape: [Int], byteCount: Int)] = []
+        var metadata: [String: String] = [:]
         for t in manifest {
+            let bytes = Int(t.byteLength)
+            let shape = t.shape.map { Int($0) }
+            if let q = WeightType(blockFormat: t.dtype) {
+                // Stored as a quantized checkpoint stores it (docs/QUANTIZED_FORMAT.md).
+                guard shape.count == 2, shape[1] % q.blockSize == 0, shape[0] * q.rowBytes(shape[1]) == bytes else {
+                    throw RuntimeError.protocolViolation("slice manifest: \(q.rawValue) tensor '\(t.name)' shape \(shape) does not fit \(bytes) bytes in blocks of \(q.blockSize)")
+                }
+                layout.append((t.name, .u8, [shape[0], shape[1] / q.blockSize, QuantizedFormat.blockBytes(q)], bytes))
+                metadata[QuantizedFormat.dtypePrefix + t.name] = q.rawValue
+                metadata[QuantizedFormat.versionKey] = QuantizedFormat.version
+                continue
+            }
             guard let dtype = TensorDType(wire: t.dtype) else {
                 throw RuntimeError.protocolViolation("slice manifest: tensor '\(t.name)' has unsupported dtype \(t.dtype)")
             }
-            let bytes = Int(t.byteLength)
-            let shape = t.shape.map { Int($0) }
             guard shape.reduce(1, *) * dtype.size == bytes else {
                 throw RuntimeError.protocolViolation("slice manifest: tensor '\(t.name)' shape \(shape) does not fit \(bytes) bytes")
             }
@@ -132,7 +157,7 @@ final class SliceReceiver {
         }
         expected = layout.map { ($0.name, $0.byteCount) }
         total = layout.reduce(0) { $0 + $1.byteCount }
-        handle = try SafetensorsWriter.create(directory.appendingPathComponent("model.safetensors"), tensors: layout)
+        handle = try SafetensorsWriter.create(directory.appendingPathComponent("model.safetensors"), tensors: layout, metadata: metadata)
     }
 
     /// Appends a chunk, which must continue the current part at its current offset.
@@ -168,6 +193,17 @@ final class SliceReceiver {
     func cancel() {
         try? handle.close()
         try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+extension WeightType {
+    /// The block format a wire dtype names (q8_0, q4_0), nil for the others.
+    init?(blockFormat wire: Shoal_V1_DType) {
+        switch wire {
+        case .q80: self = .q8_0
+        case .q40: self = .q4_0
+        default: return nil
+        }
     }
 }
 

@@ -131,16 +131,23 @@ struct FailureTests {
         #expect(worker.log.text.contains("refused"), "the worker should log what it refused")
     }
 
-    @Test func sliceIsStreamedOnceThenLoadedFromTheCache() throws {
+    /// Also for a checkpoint stored in a block format: its slices travel as whole blocks.
+    @Test(arguments: [false, true])
+    func sliceIsStreamedOnceThenLoadedFromTheCache(quantized: Bool) throws {
         let empty = Paths.temporaryDirectory("models")
         let cache = Paths.temporaryDirectory("cache")
+        let q8 = Paths.temporaryDirectory("tiny-mixtral-q8_0")
         defer {
-            try? FileManager.default.removeItem(at: empty)
-            try? FileManager.default.removeItem(at: cache)
+            for d in [empty, cache, q8] { try? FileManager.default.removeItem(at: d) }
+        }
+        var model = Paths.model("tiny-mixtral")
+        if quantized {
+            try QuantizedCheckpoint.write(from: try Checkpoint(directory: model), quantization: try Quantization(.q8_0), to: q8)
+            model = q8
         }
         let workers = try (0 ..< 2).map { _ in try WorkerProcess(arguments: ["--model-dir", empty.path, "--cache-dir", cache.path]) }
         defer { stopAll(workers) }
-        let checkpoint = try Checkpoint(directory: Paths.model("tiny-mixtral"))
+        let checkpoint = try Checkpoint(directory: model)
         let transport = try ZMQTransport()
         let spec = ClusterSpec(workers: workers.map(\.address), tp: 2)
         var tokens: [[Int]] = []
@@ -156,7 +163,7 @@ struct FailureTests {
                  "slices of \(transferred[0]) bytes for a \(checkpoint.weightBytes)-byte model")
         #expect(transferred[1] == 0, "the second start must load from the cache")
         #expect(tokens[0] == tokens[1])
-        let local = try LoadedModel(directory: Paths.model("tiny-mixtral"), threads: 1)
+        let local = try LoadedModel(directory: model, threads: 1)
         #expect(try Generator(backend: local.makeBackend(), eos: []).run([GenerationRequest(promptTokens: [0, 331, 1911, 430], maxTokens: 8)])[0].tokens == tokens[0])
     }
 }

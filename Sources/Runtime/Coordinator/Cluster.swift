@@ -220,17 +220,12 @@ public final class Cluster: InferenceBackend {
     /// Sends worker `i` exactly the parts of the model its slice reads, once; it caches them.
     private func streamSlice(to i: Int) throws {
         let node = plan.nodes[i]
-        if let q = checkpoint.storedQuantization {
-            // Slice caches store plain safetensors dtypes; GGML blocks would need their metadata carried too.
-            throw RuntimeError.workerFailed(address: plan.workers[i], message:
-                "lacks the model, and slices of a checkpoint stored as \(q) cannot be streamed to a worker yet; copy the checkpoint to the worker (--model-dir) or stream the unquantized checkpoint with --quantize \(q.prefix(4))")
-        }
         let extract = try SliceExtract(checkpoint: checkpoint, slice: node.slice)
         var manifest = Shoal_V1_SliceManifest()
         manifest.tensors = try extract.requirements.map { r in
             var d = Shoal_V1_TensorDesc()
             d.name = r.storageName
-            d.dtype = try extract.dtype(of: r).wire
+            d.dtype = try extract.wireDType(of: r)
             d.shape = r.slicedShape.map { UInt64($0) }
             d.byteLength = UInt64(try extract.byteCount(of: r))
             return d
