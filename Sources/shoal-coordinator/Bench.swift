@@ -36,7 +36,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Worker counts to use (the first N workers); default: all.") var nodes: String?
     @Option(help: "TP sizes (default: nodes / pp).") var tp: String?
     @Option(help: "Pipeline stage counts.") var pp: String = "1"
-    @Option(help: "All-reduce algorithms.") var allreduce: String = "star"
+    @Option(help: "All-reduce algorithms: star, ring, mesh, auto (picked from measured links; the row says which).") var allreduce: String = "star"
     @Option(help: "All-reduce wire formats.") var sync: String = "f32"
     @Option(name: .customLong("prompt-len"), help: "Prompt tokens.") var promptLen: Int = 32
     @Option(help: "Tokens generated per sequence.") var gen: Int = 32
@@ -62,7 +62,7 @@ struct Bench: ParsableCommand {
             nodes: try nodes.map { try parseList($0, "nodes") { Int($0) } } ?? [addresses.count],
             tp: try tp.map { try parseList($0, "tp") { Int($0) } },
             pp: try parseList(pp, "pp") { Int($0) },
-            allReduce: try parseList(allreduce, "allreduce") { AllReduceAlgorithm(rawValue: $0) },
+            allReduce: try parseList(allreduce, "allreduce") { try? ClusterSpec.parseAllReduce($0) },
             sync: try parseList(sync, "sync") { SyncDType(rawValue: $0) })
         guard !plans.isEmpty else { throw ValidationError("no plan fits: check --nodes, --tp and --pp") }
         var experiment = LatencyExperiment(

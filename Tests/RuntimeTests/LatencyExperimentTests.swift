@@ -28,11 +28,11 @@ final class LatencyExperimentTests {
         let config = checkpoint.config
         let experiment = LatencyExperiment(checkpoint: checkpoint, workers: workers.map(\.address), token: "", promptLength: 6,
                                            generate: 5, repeats: 1, sequences: 2, microBatches: 2, logger: logger)
-        let plans = LatencyExperiment.sweep(nodes: [1, 2, 3], tp: nil, pp: [1, 2], allReduce: [.star, .ring, .mesh], sync: [.f32, .q8_0])
-        // 1 node; 2 nodes: TP 2 (3 algorithms x 2 syncs), PP 2; 3 nodes: TP 3 (6).
-        #expect(plans.count == 1 + 6 + 1 + 6)
+        let plans = LatencyExperiment.sweep(nodes: [1, 2, 3], tp: nil, pp: [1, 2], allReduce: [.fixed(.star), .fixed(.ring), .fixed(.mesh), .auto], sync: [.f32, .q8_0])
+        // 1 node; 2 nodes: TP 2 (4 choices x 2 syncs), PP 2; 3 nodes: TP 3 (8).
+        #expect(plans.count == 1 + 8 + 1 + 8)
         var ran = 0
-        for plan in plans where plan.nodes == 1 || plan.pp == 2 || plan.sync == .q8_0 || plan.allReduce == .ring {
+        for plan in plans where plan.nodes == 1 || plan.pp == 2 || plan.sync == .q8_0 || plan.allReduce == .fixed(.ring) || plan.allReduce == .auto {
             let row = try experiment.run(plan, transport: transport)
             ran += 1
             let what = plan.description
@@ -40,7 +40,10 @@ final class LatencyExperimentTests {
             #expect(row.tokens_per_s > 0 && row.tpot_ms_p50 > 0 && row.ttft_ms_p50 > 0 && row.compute_ms_per_token > 0, "\(what)")
             #expect(row.tpot_ms_p90 >= row.tpot_ms_p50, "\(what)")
             #expect((row.allreduce_us_p50 > 0) == (plan.tp > 1), "\(what): all-reduce p50 \(row.allreduce_us_p50)")
-            let analytic = LatencyExperiment.analyticBytesPerToken(config: config, plan: plan)
+            // `auto` rows name the algorithm the cluster picked, and are counted for it.
+            let picked = AllReduceAlgorithm(rawValue: String(row.allreduce.split(separator: ":").last!))
+            #expect(picked != nil && (plan.allReduce == .auto) == row.allreduce.hasPrefix("auto:"), "\(what): \(row.allreduce)")
+            let analytic = LatencyExperiment.analyticBytesPerToken(config: config, plan: plan, algorithm: picked)
             #expect(row.bytes_per_token_analytic == analytic)
             // Messages per token on the busiest link: 2 all-reduces per layer (each at most 2(N-1)
             // frames sets on a hub) and the stage boundary; each carries a header under 160 bytes.
@@ -49,11 +52,11 @@ final class LatencyExperimentTests {
                     "\(what): \(row.bytes_per_token_per_node) bytes per token vs \(analytic) analytical")
             if plan.nodes == 1 { #expect(analytic == 0 && row.comm_ms_per_token == 0, "\(what)") }
         }
-        #expect(ran == 10)
+        #expect(ran == 1 + 1 + 2 * (4 + 2)) // 1 node, PP 2, per TP size: 4 with q8_0, ring and auto with f32
         // Hand-checked counts for tiny-llama (hidden 256, 4 layers): f32 star among 2 moves
         // 2 x 4 x 2 x 1 x 1024 bytes; PP 2 passes one f32 hidden state.
-        #expect(LatencyExperiment.analyticBytesPerToken(config: config, plan: .init(nodes: 2, tp: 2, pp: 1, allReduce: .star, sync: .f32)) == 16384)
-        #expect(LatencyExperiment.analyticBytesPerToken(config: config, plan: .init(nodes: 2, tp: 1, pp: 2, allReduce: .star, sync: .f32)) == 1024)
-        #expect(LatencyExperiment.analyticBytesPerToken(config: config, plan: .init(nodes: 3, tp: 1, pp: 3, allReduce: .star, sync: .f32)) == 2048)
+        #expect(LatencyExperiment.analyticBytesPerToken(config: config, plan: .init(nodes: 2, tp: 2, pp: 1, allReduce: .fixed(.star), sync: .f32)) == 16384)
+        #expect(LatencyExperiment.analyticBytesPerToken(config: config, plan: .init(nodes: 2, tp: 1, pp: 2, allReduce: .fixed(.star), sync: .f32)) == 1024)
+        #expect(LatencyExperiment.analyticBytesPerToken(config: config, plan: .init(nodes: 3, tp: 1, pp: 3, allReduce: .fixed(.star), sync: .f32)) == 2048)
     }
 }

@@ -12,11 +12,17 @@ public struct LatencyExperiment {
         public var nodes: Int
         public var tp: Int
         public var pp: Int
-        public var allReduce: AllReduceAlgorithm
+        /// A fixed algorithm, or `auto`: the cluster picks one from its measured links (the row
+        /// names the pick, e.g. `auto:mesh`).
+        public var allReduce: ClusterSpec.AllReduceChoice
         public var sync: SyncDType
-        public var description: String { "nodes=\(nodes) tp=\(tp) pp=\(pp) allreduce=\(allReduce.rawValue) sync=\(sync.rawValue)" }
+        public var description: String { "nodes=\(nodes) tp=\(tp) pp=\(pp) allreduce=\(allReduceName) sync=\(sync.rawValue)" }
+        var allReduceName: String {
+            if case .fixed(let a) = allReduce { return a.rawValue }
+            return "auto"
+        }
 
-        public init(nodes: Int, tp: Int, pp: Int, allReduce: AllReduceAlgorithm, sync: SyncDType) {
+        public init(nodes: Int, tp: Int, pp: Int, allReduce: ClusterSpec.AllReduceChoice, sync: SyncDType) {
             (self.nodes, self.tp, self.pp, self.allReduce, self.sync) = (nodes, tp, pp, allReduce, sync)
         }
     }
@@ -98,13 +104,13 @@ public struct LatencyExperiment {
     }
 
     /// Every combination of the lists (tp defaults to nodes / pp; combinations that don't fit are skipped).
-    public static func sweep(nodes: [Int], tp: [Int]?, pp: [Int], allReduce: [AllReduceAlgorithm], sync: [SyncDType]) -> [Plan] {
+    public static func sweep(nodes: [Int], tp: [Int]?, pp: [Int], allReduce: [ClusterSpec.AllReduceChoice], sync: [SyncDType]) -> [Plan] {
         var plans: [Plan] = []
         for n in nodes {
             for p in pp {
                 for t in tp ?? [n / max(p, 1)] where t >= 1 && t * p == n {
                     // The algorithm only matters with a TP group.
-                    for a in t > 1 ? allReduce : [allReduce.first ?? .star] {
+                    for a in t > 1 ? allReduce : [allReduce.first ?? .fixed(.star)] {
                         for s in t > 1 ? sync : [sync.first ?? .f32] {
                             plans.append(Plan(nodes: n, tp: t, pp: p, allReduce: a, sync: s))
                         }
@@ -120,7 +126,7 @@ public struct LatencyExperiment {
             throw RuntimeError.invalidPlan("plan \(plan) needs \(plan.nodes) workers, \(workers.count) given")
         }
         let spec = ClusterSpec(workers: Array(workers.prefix(plan.nodes)), tp: plan.tp, pp: plan.pp,
-                               allReduce: .fixed(plan.allReduce), sync: plan.sync, token: token)
+                               allReduce: plan.allReduce, sync: plan.sync, token: token)
         let cluster = try Cluster(spec: spec, checkpoint: checkpoint, transport: transport,
                                   options: ClusterOptions(token: token, weights: weights, contextTokens: promptLength + generate), logger: logger)
         defer { cluster.shutdown() }
@@ -182,14 +188,16 @@ public struct LatencyExperiment {
             comm += stage.map(\.comm_ms_per_step).max() ?? 0
         }
         let bytesPerToken = (perNode.map { $0.bytes_sent_per_step + $0.bytes_received_per_step }.max() ?? 0) / perToken
-        return Row(plan: plan.description, nodes: plan.nodes, tp: plan.tp, pp: plan.pp, allreduce: plan.allReduce.rawValue,
+        let algorithm = cluster.plan.allReduce
+        let allreduce = plan.allReduce == .auto ? "auto:\(algorithm.rawValue)" : algorithm.rawValue
+        return Row(plan: plan.description, nodes: plan.nodes, tp: plan.tp, pp: plan.pp, allreduce: allreduce,
                    sync: plan.sync.rawValue, prompt_len: promptLength, gen: generate, repeat: repeats, sequences: sequences, micro_batches: microBatches,
                    ttft_ms_p50: percentile(ttft, 0.5), tpot_ms_p50: percentile(tpot, 0.5), tpot_ms_p90: percentile(tpot, 0.9),
                    tokens_per_s: decodeWall > 0 ? Double(decodeTokens) / decodeWall : 0,
                    compute_ms_per_token: compute / perToken, comm_ms_per_token: comm / perToken,
                    allreduce_us_p50: percentile(allReduces, 0.5), allreduce_us_p90: percentile(allReduces, 0.9),
                    bytes_per_token_per_node: bytesPerToken,
-                   bytes_per_token_analytic: Self.analyticBytesPerToken(config: config, plan: plan),
+                   bytes_per_token_analytic: Self.analyticBytesPerToken(config: config, plan: plan, algorithm: algorithm),
                    per_node: perNode)
     }
 
@@ -197,12 +205,15 @@ public struct LatencyExperiment {
     /// from the plan's definition: per layer two all-reduces of a hidden vector in the sync dtype,
     /// plus the f32 hidden state a stage boundary passes on (received from the stage before,
     /// sent to the one after). Frame headers and traffic with the coordinator are not counted.
-    public static func analyticBytesPerToken(config: ModelConfig, plan: Plan) -> Double {
+    /// `algorithm` is the one the cluster ran (what `auto` picked); by default the plan's own.
+    public static func analyticBytesPerToken(config: ModelConfig, plan: Plan, algorithm: AllReduceAlgorithm? = nil) -> Double {
         let n = plan.tp
         let v = Double(SyncCodec(plan.sync).byteCount(config.hiddenSize))
         let layersPerStage = Double(config.layerCount) / Double(plan.pp)
         let perReduce: Double
-        switch plan.allReduce {
+        var fixed: AllReduceAlgorithm?
+        if case .fixed(let a) = plan.allReduce { fixed = a }
+        switch algorithm ?? fixed ?? .star {
         case _ where n == 1: perReduce = 0
         case .star: perReduce = 2 * Double(n - 1) * v  // the hub receives N-1 partials and sends N-1 sums
         case .ring: perReduce = 2 * 2 * Double(n - 1) / Double(n) * v  // sent + received per rank
