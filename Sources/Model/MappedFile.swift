@@ -44,13 +44,16 @@ public final class MappedFile: @unchecked Sendable {
         }
     }
 
-    /// Tells the kernel which part will be read soon (sequential prefetch for weight streaming).
-    public func adviseWillNeed(offset: Int, count: Int) {
+    /// Asks for 2 MB page-cache folios and mappings where the file is read through this mapping.
+    /// For whole-file users (one node, streaming); a TP rank's slices would map 2 MB around
+    /// each edge of its parts.
+    public func preferHugePages() { MappingAdvice.preferHugePages(bytes) }
+
+    /// Maps (reading where needed) the pages of [offset, offset + count) now, without touching
+    /// them: a huge-page mapping then reads 2 MB folios at full speed.
+    public func populate(offset: Int, count: Int) {
         guard let base = bytes.baseAddress, count > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (offset / page) * page
-        let end = min(bytes.count, offset + count)
-        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_WILLNEED)
+        MappingAdvice.populate(MappedRegion(start: base + offset, run: min(count, bytes.count - offset), stride: 0, rows: 1))
     }
 }
 

@@ -31,7 +31,7 @@ final class BlockSource: @unchecked Sendable {
         loader = try WeightLoader(checkpoint: checkpoint, slice: slice, preSliced: preSliced)
         loader.quantization = policy.quantization
         loader.recordsRequirements = false
-        loader.packsColumnSlices = policy.prefetch == .read // mmap blocks stay views, to be released
+        loader.packsColumnSlices = false // mmap blocks stay views, to be released; pread blocks are packed as read
         if policy.prefetch == .read { loader.reader = reader }
         self.reader = reader
         self.policy = policy
@@ -191,8 +191,8 @@ public final class StreamingWeights: WeightProvider, @unchecked Sendable {
         } else {
             embedTable = nil
         }
+        if policy.prefetch == .mmap { checkpoint.files.forEach { $0.mapping.preferHugePages() } }
         if policy.dropPageCache { reader.dropCache(checkpoint) }
-        if policy.prefetch == .mmap { checkpoint.files.forEach { MappingAdvice.preferHugePages($0.mapping.bytes) } }
         state = StreamWindow(blocks: plan.blocks, window: window)
         self.window = state.window
         guard !plan.blocks.isEmpty else { return }

@@ -67,6 +67,22 @@ public final class TensorReader: @unchecked Sendable {
             try read(file, offset: offset, count: rows * runBytes, into: destination)
             return
         }
+        if stride <= 4 * runBytes {
+            // Runs that cover much of each row (a TP rank's column slice): read the rows whole, a
+            // few MB at a time, and keep the runs: sequential reads, a syscall per chunk rather
+            // than per row, and readahead that sees a stream.
+            let rowsPerChunk = max(1, (8 << 20) / stride)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: rowsPerChunk * stride, alignment: 64)
+            defer { scratch.deallocate() }
+            var r = 0
+            while r < rows {
+                let n = min(rowsPerChunk, rows - r)
+                try read(file, offset: offset + r * stride, count: (n - 1) * stride + runBytes, into: scratch)
+                for i in 0 ..< n { (destination + (r + i) * runBytes).copyMemory(from: scratch + i * stride, byteCount: runBytes) }
+                r += n
+            }
+            return
+        }
         for r in 0 ..< rows {
             try read(file, offset: offset + r * stride, count: runBytes, into: destination + r * runBytes)
         }

@@ -190,8 +190,10 @@ public final class WeightLoader {
             convertedMatrices += 1
             return try converted(stored, rows: partRows, cols: partCols, to: target)
         }
-        if !sizingOnly, reader != nil || (packsColumnSlices && partCols != 0 ..< stored.cols) {
-            let reader = try sourceReader()
+        if !sizingOnly, reader == nil, packsColumnSlices, partCols != 0 ..< stored.cols {
+            return try packed(stored, rows: partRows, cols: partCols)
+        }
+        if let reader, !sizingOnly {
             let runBytes = stored.type.rowBytes(partCols.count)
             let copy = AlignedBytes(count: partRows.count * runBytes)
             try reader.readRows(stored.file, offset: stored.fileOffset + partRows.lowerBound * stored.rowBytes + stored.type.rowBytes(partCols.lowerBound),
@@ -236,7 +238,17 @@ public final class WeightLoader {
                 + "which do not start and end on block boundaries; use a tensor-parallel split whose heads (head_dim \(config.headDim)) and FFN columns are multiples of \(b), or no quantization")
     }
 
-    /// The `reader`, else one of the loader's own (so copying never maps pages).
+    /// Reads a column slice into rows of its own, with whole-row sequential reads rather than
+    /// through the mapping, so the RSS holds the copy only.
+    private func packed(_ stored: StoredMatrix, rows: Range<Int>, cols: Range<Int>) throws -> Linear {
+        let runBytes = stored.type.rowBytes(cols.count)
+        let copy = AlignedBytes(count: rows.count * runBytes)
+        try sourceReader().readRows(stored.file, offset: stored.fileOffset + rows.lowerBound * stored.rowBytes + stored.type.rowBytes(cols.lowerBound),
+                                    stride: stored.rowBytes, rows: rows.count, runBytes: runBytes, into: copy.pointer)
+        return Linear(type: stored.type, base: UnsafeRawPointer(copy.pointer), rowBytes: runBytes, rows: rows.count, cols: cols.count, owner: copy)
+    }
+
+    /// The `reader`, else one of the loader's own (so converting never maps pages).
     private func sourceReader() throws -> TensorReader {
         if let r = reader ?? conversionReader { return r }
         let r = try TensorReader(checkpoint: checkpoint)
