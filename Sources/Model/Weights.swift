@@ -111,7 +111,8 @@ public struct TensorRequirement: Sendable, Equatable {
 }
 
 /// Reads the weights of one `ShardSlice` out of a checkpoint, checking every tensor's shape
-/// against the config, and keeping f32/f16/bf16 tensors in the mapping rather than copying.
+/// against the config, and keeping f32/f16/bf16 tensors in the mapping rather than copying
+/// (all but a TP rank's column slices, which are packed: see `packsColumnSlices`).
 ///
 /// The checkpoint may be the full model, or a slice cache a worker wrote earlier (`preSliced`):
 /// then each tensor already has the slice's shape. Every tensor read is recorded, which is how a

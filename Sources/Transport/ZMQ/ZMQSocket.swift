@@ -185,7 +185,9 @@ func pollReadable(_ sockets: [ZMQSocket], until deadline: ContinuousClock.Instan
         let spinEnd = min(deadline, ContinuousClock.now + pollSpin)
         while ContinuousClock.now < spinEnd {
             sched_yield()
-            if zmq_poll(&items, Int32(items.count), 0) != 0 { return }
+            let ready = zmq_poll(&items, Int32(items.count), 0)
+            if ready > 0 { return }
+            if ready < 0 { break } // the blocking poll below reports the error
         }
     }
     let timeout = max(Duration.zero, deadline - ContinuousClock.now)
