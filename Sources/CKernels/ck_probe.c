@@ -36,11 +36,11 @@ double ck_probe_read_bandwidth(ck_pool *pool, size_t bytes, int repeats) {
     if (part == 0 || repeats < 1) return 0;
     // 2 MB pages where the kernel grants them (THP "madvise" mode): checkpoints are mapped with
     // MADV_HUGEPAGE too, and 4 KB pages would measure TLB misses, not memory.
-    const size_t total = part * (size_t)n, huge = (size_t)2 << 20;
-    uint8_t *buf = aligned_alloc(huge, (total + huge - 1) / huge * huge);
+    const size_t total = part * (size_t)n, huge = (size_t)2 << 20, mapped = (total + huge - 1) / huge * huge;
+    uint8_t *buf = aligned_alloc(huge, mapped);
     if (!buf) return 0;
 #ifdef MADV_HUGEPAGE
-    madvise(buf, (total + huge - 1) / huge * huge, MADV_HUGEPAGE);
+    madvise(buf, mapped, MADV_HUGEPAGE);
 #endif
     ck_fill_job fill = {buf, part};
     ck_pool_run(pool, ck_fill_task, &fill, n);

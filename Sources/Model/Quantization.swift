@@ -110,9 +110,10 @@ extension Checkpoint {
     /// The block format matrix `name` is stored in (its file's `shoal.dtype.<name>`), nil when
     /// it is stored as a plain dtype.
     public func blockFormat(of name: String) throws -> WeightType? {
-        guard let declared = try file(of: name).metadata[QuantizedFormat.dtypePrefix + name] else { return nil }
+        let file = try file(of: name)
+        guard let declared = file.metadata[QuantizedFormat.dtypePrefix + name] else { return nil }
         guard let type = WeightType(rawValue: declared.uppercased()), type.isQuantized else {
-            throw ModelError.badSafetensors(file: try file(of: name).url.path, reason: "tensor '\(name)': metadata names unknown block format '\(declared)'")
+            throw ModelError.badSafetensors(file: file.url.path, reason: "tensor '\(name)': metadata names unknown block format '\(declared)'")
         }
         return type
     }

@@ -24,7 +24,7 @@ public struct SliceExtract {
     /// The part's dtype on the wire: its stored dtype, or its block format for a matrix stored
     /// quantized (sent as whole blocks, with its logical shape).
     public func wireDType(of r: TensorRequirement) throws -> Shoal_V1_DType {
-        if let q = try blockFormat(of: r) { return q == .q8_0 ? .q80 : .q40 }
+        if let q = try blockFormat(of: r), let wire = q.blockWire { return wire }
         return try checkpoint.info(r.name).dtype.wire
     }
 
@@ -193,17 +193,6 @@ final class SliceReceiver {
     func cancel() {
         try? handle.close()
         try? FileManager.default.removeItem(at: directory)
-    }
-}
-
-extension WeightType {
-    /// The block format a wire dtype names (q8_0, q4_0), nil for the others.
-    init?(blockFormat wire: Shoal_V1_DType) {
-        switch wire {
-        case .q80: self = .q8_0
-        case .q40: self = .q4_0
-        default: return nil
-        }
     }
 }
 

@@ -8,7 +8,7 @@ extension WeightPolicy {
     func wire(context: Int?) -> Shoal_V1_WeightPolicy {
         var w = Shoal_V1_WeightPolicy()
         if let q = quantization {
-            w.quantize = q.type == .q8_0 ? .q80 : .q40
+            w.quantize = q.type.blockWire ?? .unspecified
             w.quantizeEmbeddings = q.embeddings
             w.keepLmHead = q.keepLMHead
         }
@@ -23,11 +23,12 @@ extension WeightPolicy {
     /// A worker's policy from its LoadShard; unknown formats are refused by name.
     init(wire w: Shoal_V1_WeightPolicy) throws {
         var quantization: Quantization?
-        switch w.quantize {
-        case .unspecified: quantization = nil
-        case .q80: quantization = try Quantization(.q8_0, embeddings: w.quantizeEmbeddings, keepLMHead: w.keepLmHead)
-        case .q40: quantization = try Quantization(.q4_0, embeddings: w.quantizeEmbeddings, keepLMHead: w.keepLmHead)
-        default: throw RuntimeError.protocolViolation("LoadShard asks to quantize weights to \(w.quantize), which is not a block format")
+        if w.quantize == .unspecified {
+            quantization = nil
+        } else if let type = WeightType(blockFormat: w.quantize) {
+            quantization = try Quantization(type, embeddings: w.quantizeEmbeddings, keepLMHead: w.keepLmHead)
+        } else {
+            throw RuntimeError.protocolViolation("LoadShard asks to quantize weights to \(w.quantize), which is not a block format")
         }
         self.init(quantization: quantization, window: w.memoryWindow > 0 ? Int(w.memoryWindow) : nil,
                   budget: w.memoryBudget > 0 ? Int(w.memoryBudget) : nil, prefetch: w.prefetchRead ? .read : .mmap,

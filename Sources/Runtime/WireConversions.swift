@@ -1,4 +1,5 @@
 import ClusterPlan
+import Kernels
 import Model
 import WireProtocol
 
@@ -70,6 +71,26 @@ extension SyncDType {
         case .bf16: self = .bf16
         case .q80: self = .q8_0
         default: throw RuntimeError.protocolViolation("unsupported sync dtype \(wire)")
+        }
+    }
+}
+
+extension WeightType {
+    /// The wire dtype of a block format (q8_0, q4_0); nil for the float types.
+    var blockWire: Shoal_V1_DType? {
+        switch self {
+        case .q8_0: return .q80
+        case .q4_0: return .q40
+        default: return nil
+        }
+    }
+
+    /// The block format a wire dtype names; nil for the others.
+    init?(blockFormat wire: Shoal_V1_DType) {
+        switch wire {
+        case .q80: self = .q8_0
+        case .q40: self = .q4_0
+        default: return nil
         }
     }
 }

@@ -16,11 +16,7 @@ public struct LatencyExperiment {
         /// names the pick, e.g. `auto:mesh`).
         public var allReduce: ClusterSpec.AllReduceChoice
         public var sync: SyncDType
-        public var description: String { "nodes=\(nodes) tp=\(tp) pp=\(pp) allreduce=\(allReduceName) sync=\(sync.rawValue)" }
-        var allReduceName: String {
-            if case .fixed(let a) = allReduce { return a.rawValue }
-            return "auto"
-        }
+        public var description: String { "nodes=\(nodes) tp=\(tp) pp=\(pp) allreduce=\(allReduce.name) sync=\(sync.rawValue)" }
 
         public init(nodes: Int, tp: Int, pp: Int, allReduce: ClusterSpec.AllReduceChoice, sync: SyncDType) {
             (self.nodes, self.tp, self.pp, self.allReduce, self.sync) = (nodes, tp, pp, allReduce, sync)
@@ -211,9 +207,7 @@ public struct LatencyExperiment {
         let v = Double(SyncCodec(plan.sync).byteCount(config.hiddenSize))
         let layersPerStage = Double(config.layerCount) / Double(plan.pp)
         let perReduce: Double
-        var fixed: AllReduceAlgorithm?
-        if case .fixed(let a) = plan.allReduce { fixed = a }
-        switch algorithm ?? fixed ?? .star {
+        switch algorithm ?? plan.allReduce.fixedAlgorithm ?? .star {
         case _ where n == 1: perReduce = 0
         case .star: perReduce = 2 * Double(n - 1) * v  // the hub receives N-1 partials and sends N-1 sums
         case .ring: perReduce = 2 * 2 * Double(n - 1) / Double(n) * v  // sent + received per rank

@@ -9,6 +9,15 @@ public struct ClusterSpec: Sendable, Equatable {
         case fixed(AllReduceAlgorithm)
         /// Picked after connecting, from measured link latency and bandwidth.
         case auto
+
+        /// The algorithm when fixed; nil for `auto`.
+        public var fixedAlgorithm: AllReduceAlgorithm? {
+            if case .fixed(let a) = self { return a }
+            return nil
+        }
+
+        /// The name `parseAllReduce` reads.
+        public var name: String { fixedAlgorithm?.rawValue ?? "auto" }
     }
 
     public var workers: [String]
@@ -63,10 +72,8 @@ public struct ClusterSpec: Sendable, Equatable {
     public func plan(for config: ModelConfig) throws -> ClusterPlan {
         do {
             let ranges = try layers.map { try PipelineSplit.parse($0, layers: config.layerCount) }
-            var algorithm = AllReduceAlgorithm.star
-            if case .fixed(let a) = allReduce { algorithm = a }
             return try ClusterPlan(config: config, workers: workers, tp: tp, pp: pp, split: split, layers: ranges,
-                                   allReduce: algorithm, syncDType: sync)
+                                   allReduce: allReduce.fixedAlgorithm ?? .star, syncDType: sync)
         } catch let e as PlanError {
             throw RuntimeError.invalidPlan(e.description)
         }
